@@ -1,0 +1,29 @@
+"""Model code shared by training (``train/``) and serving (``runners/``).
+
+A *pipeline* turns raw texts into class probabilities and knows how to save itself into, and load
+itself from, a folder (a Bento model's ``ref.path``). Training scripts fit and save pipelines; runners
+load them. Each stored model records which pipeline made it in its ``pipeline`` label, so a runner can
+load any stored sentiment model without knowing its kind in advance.
+"""
+
+from __future__ import annotations
+
+from pipelines.base import LABELS, SentimentPipeline
+from pipelines.naive_bayes import NaiveBayesPipeline
+from pipelines.tfidf_logreg import TfidfLogRegPipeline
+
+PIPELINES: dict[str, type[SentimentPipeline]] = {
+    NaiveBayesPipeline.kind: NaiveBayesPipeline,
+    TfidfLogRegPipeline.kind: TfidfLogRegPipeline,
+}
+
+
+def load_pipeline(kind: str, path: str) -> SentimentPipeline:
+    try:
+        cls = PIPELINES[kind]
+    except KeyError:
+        raise ValueError(f"unknown pipeline kind {kind!r}; known kinds: {sorted(PIPELINES)}") from None
+    return cls.load(path)
+
+
+__all__ = ["LABELS", "PIPELINES", "SentimentPipeline", "load_pipeline"]
