@@ -1,0 +1,1 @@
+"""Runner services: one ``@bentoml.service`` per hardware profile. Only runners load models."""

@@ -1,0 +1,61 @@
+"""CPU runner: the classic sentiment models (Naive Bayes, TF-IDF + logistic regression).
+
+One ``predict`` API takes a batch of (model, text) items, adaptively batched by BentoML across
+concurrent callers. Which models and versions load, and the batching knobs, come from serving.yaml.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import bentoml
+
+from runners import model_refs
+from runners.contract import ClassProbabilities, LoadedModel, TextItem
+from settings import load_settings
+
+logger = logging.getLogger("bentoml.sentiment.cpu_runner")
+
+_SETTINGS = load_settings()
+_BATCHING = _SETTINGS.batching["cpu"]
+
+
+@bentoml.service(workers=1, resources={"cpu": "1"})
+@model_refs.with_models(_SETTINGS.families_on("cpu"))
+class CPUSentimentRunner:
+    declared_models: list[model_refs.Declared]
+
+    def __init__(self) -> None:
+        from pipelines import load_pipeline
+
+        self.pipelines = {}
+        self.loaded: list[LoadedModel] = []
+        for declared in self.declared_models:
+            stored = model_refs.resolve(type(self), declared)
+            kind = stored.info.labels.get("pipeline", "")
+            self.pipelines[str(stored.tag)] = load_pipeline(kind, stored.path)
+            self.loaded.append(model_refs.describe(declared, stored))
+            logger.info("loaded %s as %s (%s)", declared.requested, stored.tag, kind)
+
+    # ``async def`` keeps inference on the event loop's thread: no thread hand-off per batch, and the
+    # dispatcher already runs only one batch at a time per worker.
+    @bentoml.api(batchable=True, max_batch_size=_BATCHING.max_batch_size, max_latency_ms=_BATCHING.max_latency_ms)
+    async def predict(self, items: list[TextItem]) -> list[ClassProbabilities]:
+        by_model: dict[str, list[int]] = defaultdict(list)
+        for i, item in enumerate(items):
+            by_model[item.model_tag].append(i)
+        out: list[ClassProbabilities | None] = [None] * len(items)
+        for tag, indices in by_model.items():
+            pipeline = self.pipelines.get(tag)
+            if pipeline is None:
+                raise bentoml.exceptions.NotFound(f"model {tag} is not loaded in this runner")
+            proba = pipeline.predict_proba([items[i].text for i in indices])
+            for row, i in zip(proba, indices, strict=True):
+                out[i] = ClassProbabilities(model_tag=tag, probabilities=[float(p) for p in row])
+        return out  # type: ignore[return-value]
+
+    @bentoml.api
+    async def models(self) -> list[LoadedModel]:
+        return self.loaded
+

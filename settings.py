@@ -1,0 +1,116 @@
+"""Typed loader for serving.yaml, the project's own settings (model versions, batching, limits).
+
+BentoML's runtime configuration (configuration.yaml) rejects keys it does not know, so the project's
+settings live in a file of their own. Reading it is cheap and loads no model, so the runner module can
+read batching knobs at import time, where ``@bentoml.api`` needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "serving.yaml"
+ENV_VAR = "SENTIMENT_SERVING_CONFIG"
+
+RunnerName = Literal["cpu", "gpu"]
+
+
+class SettingsError(ValueError):
+    """serving.yaml is missing or invalid; the message names the file and the offending keys."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelDeployment(_Strict):
+    store_name: str = Field(min_length=1, description="model name in the Bento store")
+    runner: RunnerName
+    versions: list[str] = Field(default=["latest"], min_length=1)
+
+    @field_validator("versions")
+    @classmethod
+    def _unique(cls, versions: list[str]) -> list[str]:
+        if len(set(versions)) != len(versions):
+            raise ValueError(f"versions must be unique, got {versions}")
+        if any(not v.strip() or ":" in v for v in versions):
+            raise ValueError(f"a version is 'latest' or a store version without the name, got {versions}")
+        return versions
+
+    def tags(self) -> list[str]:
+        return [f"{self.store_name}:{v}" for v in self.versions]
+
+
+class Batching(_Strict):
+    max_batch_size: int = Field(ge=1, le=4096)
+    max_latency_ms: int = Field(ge=1, le=600_000)
+
+
+class Limits(_Strict):
+    max_text_chars: int = Field(ge=1, le=1_000_000)
+    max_batch_texts: int = Field(ge=1, le=4096)
+
+
+class ServingSettings(_Strict):
+    default_model: str
+    models: dict[str, ModelDeployment] = Field(min_length=1)
+    batching: dict[RunnerName, Batching]
+    limits: Limits
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServingSettings:
+        if self.default_model not in self.models:
+            raise ValueError(f"default_model {self.default_model!r} is not one of models: {sorted(self.models)}")
+        for family, deployment in self.models.items():
+            if deployment.runner not in self.batching:
+                raise ValueError(f"models.{family} uses runner {deployment.runner!r}, which has no batching section")
+        for runner, knobs in self.batching.items():
+            if self.limits.max_batch_texts > knobs.max_batch_size:
+                raise ValueError(
+                    f"limits.max_batch_texts ({self.limits.max_batch_texts}) exceeds "
+                    f"batching.{runner}.max_batch_size ({knobs.max_batch_size}); one client batch must fit"
+                )
+        return self
+
+    def families_on(self, runner: RunnerName) -> dict[str, ModelDeployment]:
+        return {name: d for name, d in self.models.items() if d.runner == runner}
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: object, source: str = "<data>") -> ServingSettings:
+    try:
+        return ServingSettings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(f"{source} is invalid:\n{_format(exc)}") from None
+
+
+def settings_path() -> Path:
+    return Path(os.environ.get(ENV_VAR, DEFAULT_PATH))
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> ServingSettings:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {path} does not exist (set {ENV_VAR} or restore serving.yaml)") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from None
+    return parse_settings(data, str(path))
+
+
+def load_settings(path: Path | None = None) -> ServingSettings:
+    return _load(Path(path) if path else settings_path())

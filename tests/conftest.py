@@ -1,0 +1,70 @@
+"""Shared fixtures. Every test runs against a private, temporary Bento store.
+
+BENTOML_HOME must be set before BentoML is imported anywhere, so it is set here, at import time of
+the conftest, which pytest loads before any test module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TEST_BENTOML_HOME = tempfile.mkdtemp(prefix="sentiment-tests-bentoml-")
+
+os.environ["BENTOML_HOME"] = TEST_BENTOML_HOME
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("BENTOML_CONFIG", None)  # tests choose their config explicitly
+os.environ.pop("SENTIMENT_SERVING_CONFIG", None)
+sys.path.insert(0, str(ROOT))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(TEST_BENTOML_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder in the VADER layout whose four files hold the same 40 hand-written sentences."""
+    from train import dataset
+
+    folder = tmp_path_factory.mktemp("vader-tiny")
+    for file_name in dataset.DOMAIN_FILES.values():
+        shutil.copy(FIXTURES / "tiny_ground_truth.txt", folder / file_name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
+    """The two CPU models, trained on the tiny fixture and saved under their real store names.
+
+    serving.yaml's default ``latest`` versions then resolve to them, so the service under test is the
+    real service with real (small) models.
+    """
+    from pipelines.naive_bayes import NaiveBayesPipeline
+    from pipelines.tfidf_logreg import TfidfLogRegPipeline
+    from train.common import train_and_save
+
+    tags = {}
+    for family, name, make in [
+        ("naive_bayes", "sentiment_nb", lambda seed: NaiveBayesPipeline(min_df=1)),
+        ("logreg", "sentiment_logreg", lambda seed: TfidfLogRegPipeline(C=10.0, seed=seed)),
+    ]:
+        trained = train_and_save(store_name=name, make_pipeline=make, gate=0.5, data_dir=tiny_data_dir)
+        tags[family] = trained.tag
+    return tags
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,121 @@
+"""The entry service's ASGI app, in process, with the runner in process too and tiny real models."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+import samples
+
+
+@pytest.fixture(scope="module")
+def client(tiny_models):
+    from service import SentimentService  # imported late: the runner checks the store at import
+
+    with TestClient(SentimentService.to_asgi(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_sentiment_answers_label_probabilities_and_model(client, tiny_models):
+    r = client.post("/sentiment", json={"text": samples.POSITIVE})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["label"] == "positive"
+    assert set(body["probabilities"]) == {"negative", "positive"}
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert body["model"] == tiny_models["logreg"]  # the default family, latest version
+    assert body["family"] == "logreg"
+    assert body["elapsed_ms"] >= 0
+
+
+@pytest.mark.parametrize("family", ["logreg", "naive_bayes"])
+def test_each_family_classifies_clear_cases(client, tiny_models, family):
+    for text, label in samples.LABELLED:
+        r = client.post("/sentiment", json={"text": text, "model": family})
+        assert r.status_code == 200, r.text
+        assert (r.json()["label"], r.json()["model"]) == (label, tiny_models[family])
+
+
+def test_exact_version_can_be_requested(client, tiny_models):
+    version = tiny_models["naive_bayes"].split(":")[1]
+    r = client.post("/sentiment", json={"text": "fine", "model": "naive_bayes", "version": version})
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == tiny_models["naive_bayes"]
+
+
+def test_input_is_normalised_before_the_model_sees_it(client):
+    plain = client.post("/sentiment", json={"text": "a wonderful film"}).json()
+    messy = client.post("/sentiment", json={"text": "  a\twonderful\n\nfilm\u200b  "}).json()
+    assert messy["probabilities"] == plain["probabilities"]
+
+
+def test_batch_keeps_input_order(client):
+    texts = [t for t, _ in samples.LABELLED]
+    r = client.post("/sentiment/batch", json={"texts": texts, "model": "naive_bayes"})
+    assert r.status_code == 200, r.text
+    labels = [p["label"] for p in r.json()["predictions"]]
+    assert labels == [label for _, label in samples.LABELLED]
+
+
+def test_models_listing_shows_versions_and_metrics(client, tiny_models):
+    r = client.post("/models", json={})
+    assert r.status_code == 200, r.text
+    listing = r.json()
+    assert listing["default_family"] == "logreg"
+    by_family = {m["family"]: m for m in listing["models"]}
+    assert {f"{m['name']}:{m['version']}" for m in listing["models"]} == set(tiny_models.values())
+    nb = by_family["naive_bayes"]
+    assert nb["default"] is True
+    assert nb["pipeline"] == "naive_bayes"
+    assert 0 <= nb["metrics"]["test"]["accuracy"] <= 1
+    assert set(nb["metrics"]["out_of_domain"]) == {"tweets", "amazon", "nyt"}
+    assert len(nb["data_sha256"]) == 64
+    assert nb["created_at"].startswith("20")
+
+
+BAD_INPUTS = [
+    # (route, body, status, words the message must contain)
+    ("/sentiment", {"text": ""}, 400, "text: must not be empty"),
+    ("/sentiment", {"text": " \n\t "}, 400, "text: must not be empty"),
+    ("/sentiment", {"text": "x" * 5001}, 400, "5001 characters; the maximum is 5000"),
+    ("/sentiment", {"text": 42}, 400, "text: Input should be a valid string"),
+    ("/sentiment", {"text": ["a list"]}, 400, "text: Input should be a valid string"),
+    ("/sentiment", {}, 400, "text: this field is required"),
+    ("/sentiment", {"text": "ok", "modle": "logreg"}, 400, "modle: unknown field"),
+    ("/sentiment", {"text": "ok", "model": "gpt"}, 404, "unknown model 'gpt'; available models: logreg, naive_bayes"),
+    ("/sentiment", {"text": "ok", "version": "doesnotexist"}, 404, "version 'doesnotexist' of model 'logreg'"),
+    ("/sentiment", ["text"], 400, "request body must be a JSON object"),
+    ("/sentiment/batch", {"texts": []}, 400, "texts: List should have at least 1 item"),
+    ("/sentiment/batch", {"texts": ["ok"] * 65}, 400, "at most 64 items, not 65"),
+    ("/sentiment/batch", {"texts": ["ok", "  "]}, 400, "item 1 must not be empty"),
+    ("/sentiment/batch", {"texts": "not a list"}, 400, "texts: Input should be a valid array"),
+    ("/models", {"unexpected": True}, 400, "unexpected: unknown field"),
+]
+
+
+@pytest.mark.parametrize("route, body, status, message", BAD_INPUTS)
+def test_bad_input_gets_a_clear_4xx(client, route, body, status, message):
+    r = client.post(route, json=body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+    assert "Traceback" not in r.text and "pydantic.dev" not in r.text
+
+
+@pytest.mark.parametrize("payload", [b"not json", b'{"text": "unterminated', b"\xff\xfe"])
+def test_body_that_is_not_json_gets_400(client, payload):
+    r = client.post("/sentiment", content=payload, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "not valid JSON" in r.json()["error"]
+
+
+def test_service_keeps_serving_after_bad_input(client):
+    for route, body, *_ in BAD_INPUTS:
+        client.post(route, json=body)
+    r = client.post("/sentiment", json={"text": samples.NEGATIVE})
+    assert r.status_code == 200 and r.json()["label"] == "negative"
+
+
+def test_openapi_spec_documents_the_public_api(client):
+    spec = client.get("/docs.json").json()
+    for path in ("/sentiment", "/sentiment/batch", "/models"):
+        assert path in spec["paths"], path

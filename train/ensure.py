@@ -1,0 +1,64 @@
+"""Train the models serving.yaml asks for that the Bento store does not have yet.
+
+    python -m train.ensure            # train what is missing, then exit
+    python -m train.ensure --check    # only report; exit 1 if something is missing
+
+Exact versions cannot be re-created (a version is minted at save time), so a missing exact version is an
+error that says so; a missing ``latest`` is trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+
+import bentoml
+
+from settings import load_settings
+from train import TRAINERS
+
+logger = logging.getLogger("train.ensure")
+
+
+def missing_models() -> list[tuple[str, str]]:
+    """(store name, version) pairs configured in serving.yaml and absent from the store."""
+    missing = []
+    for deployment in load_settings().models.values():
+        for version in deployment.versions:
+            try:
+                bentoml.models.get(f"{deployment.store_name}:{version}")
+            except bentoml.exceptions.NotFound:
+                missing.append((deployment.store_name, version))
+    return missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="report only; exit 1 if a model is missing")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    missing = missing_models()
+    if not missing:
+        logger.info("all configured models are in the Bento store")
+        return 0
+    if args.check:
+        for name, version in missing:
+            logger.error("missing: %s:%s", name, version)
+        return 1
+    for name, version in missing:
+        if version != "latest":
+            logger.error("%s:%s is configured in serving.yaml but not in the store; fix its version", name, version)
+            return 1
+        module = TRAINERS.get(name)
+        if module is None:
+            logger.error("no training script is registered for %s (train/__init__.py TRAINERS)", name)
+            return 1
+        logger.info("training %s (python -m %s)", name, module)
+        subprocess.run([sys.executable, "-m", module], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
