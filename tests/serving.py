@@ -1,0 +1,57 @@
+"""Start and stop a real ``bentoml serve`` of the project for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def running_server(port: int, *, env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[str]:
+    """Serve ``service:SentimentService`` on 127.0.0.1:``port`` until the block exits; yields the URL."""
+    full_env = {
+        **os.environ,
+        "BENTOML_CONFIG": str(ROOT / "configuration.yaml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        **(env or {}),
+    }
+    log = open(ROOT / ".pytest_cache" / f"serve-{port}.log", "w") if (ROOT / ".pytest_cache").is_dir() else None
+    cmd = [sys.executable, "-m", "bentoml", "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=full_env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited with {proc.returncode} before it was ready")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"bentoml serve was not ready within {timeout} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if log:
+            log.close()
