@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import bentoml
+from starlette.staticfiles import StaticFiles
 
 from contract import (
     BatchRequest,
@@ -133,4 +135,8 @@ def _ms_since(started: float) -> float:
 
 
 SentimentService.add_asgi_middleware(HumanErrorsMiddleware)
+
+# The web page, served by the service itself at /ui/ (static files, no build step); Swagger UI stays at /.
+FRONTEND_DIR = Path(__file__).resolve().parent / "frontend"
+SentimentService.mount_asgi_app(StaticFiles(directory=FRONTEND_DIR, html=True), path="/ui", name="frontend")
 install_log_filter()
