@@ -52,7 +52,10 @@ class SentimentRequest(_Request):
         examples=[samples.POSITIVE],
     )
 
-    _check = field_validator("text")(classmethod(lambda cls, v: check_text(v)))
+    @field_validator("text")
+    @classmethod
+    def _check_text(cls, text: str) -> str:
+        return check_text(text)
 
 
 class BatchRequest(_Request):
@@ -87,7 +90,9 @@ class Prediction(BaseModel):
 
 
 class SentimentResponse(Prediction):
-    model: str = Field(description="The model that answered, as name:version.", examples=["sentiment_logreg:j46mfrxgfknroax4"])
+    model: str = Field(
+        description="The model that answered, as name:version.", examples=["sentiment_logreg:j46mfrxgfknroax4"]
+    )
     family: str = Field(description="The model family that answered.", examples=["logreg"])
     elapsed_ms: float = Field(description="Time spent in the service, in milliseconds.", examples=[3.2])
 

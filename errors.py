@@ -33,7 +33,7 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "json_invalid":
         return f"request body is not valid JSON ({msg.removeprefix('Invalid JSON: ')})"
     if kind == "model_type" and not loc:
-        return "request body must be a JSON object, for example {\"text\": \"a gorgeous, witty film\"}"
+        return 'request body must be a JSON object, for example {"text": "a gorgeous, witty film"}'
     if kind == "missing":
         return "this field is required"
     if kind == "extra_forbidden":

@@ -34,7 +34,7 @@ class NaiveBayesPipeline(SentimentPipeline):
         tokens = stems(text)
         feats = dict.fromkeys(tokens, True)
         if self.bigrams:
-            feats.update(dict.fromkeys((f"{a} {b}" for a, b in zip(tokens, tokens[1:])), True))
+            feats.update(dict.fromkeys((f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)), True))
         if self.vocabulary is not None:
             feats = {k: v for k, v in feats.items() if k in self.vocabulary}
         return feats
@@ -45,8 +45,7 @@ class NaiveBayesPipeline(SentimentPipeline):
         doc_freq = Counter(k for feats in raw for k in feats)
         self.vocabulary = frozenset(k for k, n in doc_freq.items() if n >= self.min_df)
         featuresets = [
-            ({k: v for k, v in feats.items() if k in self.vocabulary}, y)
-            for feats, y in zip(raw, labels, strict=True)
+            ({k: v for k, v in feats.items() if k in self.vocabulary}, y) for feats, y in zip(raw, labels, strict=True)
         ]
         self.classifier = NaiveBayesClassifier.train(featuresets)
         return self
@@ -75,7 +74,12 @@ class NaiveBayesPipeline(SentimentPipeline):
 
     def save(self, path: str) -> None:
         with (Path(path) / _FILE).open("wb") as fh:
-            state = {"classifier": self.classifier, "vocabulary": self.vocabulary, "bigrams": self.bigrams, "min_df": self.min_df}
+            state = {
+                "classifier": self.classifier,
+                "vocabulary": self.vocabulary,
+                "bigrams": self.bigrams,
+                "min_df": self.min_df,
+            }
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod

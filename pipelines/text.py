@@ -21,7 +21,9 @@ _STEMMER = SnowballStemmer("english")
 def normalize_text(text: str) -> str:
     """Canonical form of a request text: NFC, control characters dropped, whitespace collapsed."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) not in _CONTROL)
+    text = "".join(
+        " " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) not in _CONTROL
+    )
     return _WHITESPACE.sub(" ", text).strip()
 
 

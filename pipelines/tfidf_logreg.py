@@ -55,7 +55,9 @@ class TfidfLogRegPipeline(SentimentPipeline):
             )
         ]
         if self.char_ngrams:
-            views.append(("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)))
+            views.append(
+                ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True))
+            )
         return views
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

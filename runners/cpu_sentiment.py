@@ -58,4 +58,3 @@ class CPUSentimentRunner:
     @bentoml.api
     async def models(self) -> list[LoadedModel]:
         return self.loaded
-

@@ -25,11 +25,21 @@ def running_server(port: int, *, env: dict[str, str] | None = None, timeout: flo
         "BENTOML_DO_NOT_TRACK": "true",
         **(env or {}),
     }
-    log = open(ROOT / ".pytest_cache" / f"serve-{port}.log", "w") if (ROOT / ".pytest_cache").is_dir() else None
-    cmd = [sys.executable, "-m", "bentoml", "serve", "service:SentimentService", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=full_env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    logs = ROOT / ".pytest_cache"
+    logs.mkdir(exist_ok=True)
+    log = open(logs / f"serve-{port}.log", "w")  # noqa: SIM115 -- open for the server's whole lifetime
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "service:SentimentService",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -53,5 +63,4 @@ def running_server(port: int, *, env: dict[str, str] | None = None, timeout: flo
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        if log:
-            log.close()
+        log.close()

@@ -67,7 +67,9 @@ def test_burst_through_entry_and_runner_has_no_5xx(server):
 
 def test_bad_input_then_still_serving(server):
     with httpx.Client(base_url=server, timeout=30) as client:
-        assert client.post("/sentiment", content=b"{oops", headers={"content-type": "application/json"}).status_code == 400
+        assert (
+            client.post("/sentiment", content=b"{oops", headers={"content-type": "application/json"}).status_code == 400
+        )
         assert client.post("/sentiment", json={"text": "   "}).status_code == 400
         assert client.post("/sentiment", json={"text": "x", "model": "nope"}).status_code == 404
         assert client.post("/sentiment/batch", json={"texts": ["x"] * 1000}).status_code == 400

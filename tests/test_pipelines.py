@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,8 +7,6 @@ import samples
 from pipelines import PIPELINES, load_pipeline
 from pipelines.naive_bayes import NaiveBayesPipeline
 from pipelines.tfidf_logreg import TfidfLogRegPipeline
-from pathlib import Path
-
 from train import dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_ground_truth.txt"

@@ -48,7 +48,10 @@ def test_same_data_and_seed_give_same_metrics(tiny_data_dir):
 def test_gate_refuses_to_save_a_weak_model_unless_overridden(tiny_data_dir):
     with pytest.raises(GateError, match="below the gate 1.01"):
         train_and_save(
-            store_name="gated_out", make_pipeline=lambda s: NaiveBayesPipeline(min_df=1), gate=1.01, data_dir=tiny_data_dir
+            store_name="gated_out",
+            make_pipeline=lambda s: NaiveBayesPipeline(min_df=1),
+            gate=1.01,
+            data_dir=tiny_data_dir,
         )
     assert [m for m in bentoml.models.list() if m.tag.name == "gated_out"] == []
 

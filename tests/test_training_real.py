@@ -27,7 +27,11 @@ def _train(module: str, home: str, *args: str) -> subprocess.CompletedProcess:
 def _metadata(home: str, tag: str) -> dict:
     code = f"import bentoml, json; print(json.dumps(bentoml.models.get({tag!r}).info.metadata))"
     out = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, "BENTOML_HOME": home}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env={**os.environ, "BENTOML_HOME": home},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     import json
 

@@ -8,6 +8,7 @@ Fitting is deterministic, so the same data and seed give the same metrics.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import platform
 import time
@@ -64,10 +65,8 @@ def evaluate(pipeline: SentimentPipeline, examples: Sequence[dataset.Example]) -
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in LIBRARIES:
-        try:
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            pass
     return versions
 
 
@@ -167,5 +166,7 @@ def main(
         raise SystemExit(f"error: {exc}") from None
     m = trained.metrics
     ood = ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in m["out_of_domain"].items())
-    logger.info("validation %.4f, test %.4f; out of domain: %s", m["validation"]["accuracy"], m["test"]["accuracy"], ood)
+    logger.info(
+        "validation %.4f, test %.4f; out of domain: %s", m["validation"]["accuracy"], m["test"]["accuracy"], ood
+    )
     print(trained.tag)

@@ -1,6 +1,6 @@
 """Train the NLTK Naive Bayes sentiment model and save it as ``sentiment_nb`` in the Bento store.
 
-    python -m train.naive_bayes [--seed 42] [--allow-below-gate]
+python -m train.naive_bayes [--seed 42] [--allow-below-gate]
 """
 
 from pipelines.naive_bayes import NaiveBayesPipeline

@@ -1,6 +1,6 @@
 """Train the TF-IDF + logistic regression sentiment model and save it as ``sentiment_logreg``.
 
-    python -m train.tfidf_logreg [--seed 42] [--allow-below-gate]
+python -m train.tfidf_logreg [--seed 42] [--allow-below-gate]
 """
 
 from pipelines.tfidf_logreg import TfidfLogRegPipeline
