@@ -58,7 +58,9 @@ class SentimentRequest(_Request):
         return check_text(text)
 
 
-class BatchRequest(_Request):
+class _Texts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     texts: list[str] = Field(
         description=f"1 to {MAX_BATCH_TEXTS} texts, each 1 to {MAX_TEXT_CHARS} characters.",
         examples=[samples.TEXTS],
@@ -75,6 +77,21 @@ class BatchRequest(_Request):
             except ValueError as exc:
                 raise ValueError(f"item {i} {exc}") from None
         return texts
+
+
+class BatchRequest(_Request, _Texts):
+    pass
+
+
+class EmbedRequest(_Texts):
+    """Texts longer than the encoder's token limit are truncated, not rejected."""
+
+
+class EmbedResponse(BaseModel):
+    embeddings: list[list[float]] = Field(description="One unit-length vector per input text, in input order.")
+    dim: int = Field(description="Length of each vector.", examples=[384])
+    model: str = Field(description="The encoder that answered, as name:version.", examples=["minilm_encoder:abc"])
+    elapsed_ms: float = Field(examples=[12.5])
 
 
 class ModelsRequest(BaseModel):
@@ -105,7 +122,7 @@ class BatchResponse(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    family: str = Field(examples=["logreg"])
+    family: str = Field(description="Sentiment model family, or 'embedding' for the /embed encoder.", examples=["logreg"])
     name: str = Field(examples=["sentiment_logreg"])
     version: str = Field(examples=["j46mfrxgfknroax4"])
     default: bool = Field(description="Answers requests of this family that name no version.")

@@ -19,6 +19,8 @@ from starlette.staticfiles import StaticFiles
 from contract import (
     BatchRequest,
     BatchResponse,
+    EmbedRequest,
+    EmbedResponse,
     ModelInfo,
     ModelsRequest,
     ModelsResponse,
@@ -31,6 +33,7 @@ from pipelines.base import LABELS
 from pipelines.text import normalize_text
 from runners.contract import ClassProbabilities, LoadedModel, TextItem
 from runners.cpu_sentiment import CPUSentimentRunner
+from runners.transformer import TransformerRunner
 from settings import load_settings
 
 logger = logging.getLogger("bentoml.sentiment.service")
@@ -41,26 +44,43 @@ class ModelNotServed(bentoml.exceptions.NotFound):
     """The requested model family or version is not served; the message lists what is."""
 
 
+class EmbeddingNotServed(bentoml.exceptions.NotFound):
+    """serving.yaml configures no embedding model."""
+
+
+# A runner is started only when serving.yaml gives it something to serve.
+_USES_TRANSFORMER_RUNNER = bool(SETTINGS.families_on("gpu") or SETTINGS.embedding)
+
+
 @bentoml.service(workers=1)
 class SentimentService:
     cpu_runner = bentoml.depends(CPUSentimentRunner)
+    if _USES_TRANSFORMER_RUNNER:
+        transformer_runner = bentoml.depends(TransformerRunner)
 
     def __init__(self) -> None:
         self._catalog: list[LoadedModel] | None = None
+        self.runners = {"cpu": self.cpu_runner}
+        if _USES_TRANSFORMER_RUNNER:
+            self.runners["gpu"] = self.transformer_runner
 
     # ---- routing ---------------------------------------------------------------------------------
 
     async def catalog(self) -> list[LoadedModel]:
         """What the runners have loaded, asked once and cached (it changes only on restart)."""
         if self._catalog is None:
-            self._catalog = list(await self.cpu_runner.to_async.models())
+            catalog = []
+            for runner in self.runners.values():
+                catalog.extend(await runner.to_async.models())
+            self._catalog = catalog
         return self._catalog
 
     async def choose(self, family: str | None, version: str | None) -> LoadedModel:
         family = family or SETTINGS.default_model
-        served = [m for m in await self.catalog() if m.family == family]
+        sentiment_models = [m for m in await self.catalog() if m.family in SETTINGS.models]
+        served = [m for m in sentiment_models if m.family == family]
         if not served:
-            families = sorted({m.family for m in await self.catalog()})
+            families = sorted({m.family for m in sentiment_models})
             raise ModelNotServed(f"unknown model {family!r}; available models: {', '.join(families)}")
         if version is None:
             return next(m for m in served if m.default)
@@ -76,7 +96,8 @@ class SentimentService:
     async def run(self, model: LoadedModel, texts: list[str]) -> list[Prediction]:
         # Pre-processing: one canonical form of the text, whatever the client's whitespace and Unicode.
         items = [TextItem(model_tag=model.tag, text=normalize_text(t)) for t in texts]
-        results: list[ClassProbabilities] = await self.cpu_runner.to_async.predict(items)
+        runner = self.runners[SETTINGS.models[model.family].runner]
+        results: list[ClassProbabilities] = await runner.to_async.predict(items)
         return [to_prediction(r.probabilities) for r in results]
 
     # ---- public API ------------------------------------------------------------------------------
@@ -103,6 +124,21 @@ class SentimentService:
             predictions=predictions, model=chosen.tag, family=chosen.family, elapsed_ms=_ms_since(started)
         )
 
+    @bentoml.api(route="/embed", input_spec=EmbedRequest, output_spec=EmbedResponse)
+    async def embed(self, texts: list[str]) -> EmbedResponse:
+        """Sentence embeddings: one L2-normalised vector per text, in input order."""
+        started = time.perf_counter()
+        if not SETTINGS.embedding:
+            raise EmbeddingNotServed("no embedding model is configured (serving.yaml: embedding)")
+        encoder = next(m for m in await self.catalog() if m.family == "embedding" and m.default)
+        vectors = await self.transformer_runner.to_async.embed([normalize_text(t) for t in texts])
+        return EmbedResponse(
+            embeddings=[[round(float(x), 7) for x in row] for row in vectors],
+            dim=len(vectors[0]),
+            model=encoder.tag,
+            elapsed_ms=_ms_since(started),
+        )
+
     @bentoml.api(route="/models", input_spec=ModelsRequest, output_spec=ModelsResponse)
     async def models(self) -> ModelsResponse:
         """The models being served, with the metrics recorded when they were trained."""
@@ -112,7 +148,7 @@ class SentimentService:
                 name=m.tag.split(":")[0],
                 version=m.tag.split(":")[1],
                 default=m.default,
-                runner=SETTINGS.models[m.family].runner,
+                runner=(SETTINGS.embedding if m.family == "embedding" else SETTINGS.models[m.family]).runner,
                 pipeline=m.pipeline,
                 created_at=m.created_at,
                 metrics=m.metadata.get("metrics", {}),

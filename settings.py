@@ -1,4 +1,4 @@
-"""Typed loader for serving.yaml, the project's own settings (model versions, batching, limits).
+"""Typed loader for serving.yaml, the project's own settings (model versions, runner knobs, limits).
 
 BentoML's runtime configuration (configuration.yaml) rejects keys it does not know, so the project's
 settings live in a file of their own. Reading it is cheap and loads no model, so the runner module can
@@ -47,9 +47,12 @@ class ModelDeployment(_Strict):
         return [f"{self.store_name}:{v}" for v in self.versions]
 
 
-class Batching(_Strict):
+class RunnerSettings(_Strict):
+    """Adaptive-batching knobs of one runner, and its thread budget."""
+
     max_batch_size: int = Field(ge=1, le=4096)
     max_latency_ms: int = Field(ge=1, le=600_000)
+    torch_threads: int | None = Field(default=None, ge=1, le=256, description="torch intra-op threads")
 
 
 class Limits(_Strict):
@@ -60,21 +63,25 @@ class Limits(_Strict):
 class ServingSettings(_Strict):
     default_model: str
     models: dict[str, ModelDeployment] = Field(min_length=1)
-    batching: dict[RunnerName, Batching]
+    embedding: ModelDeployment | None = None
+    runners: dict[RunnerName, RunnerSettings]
     limits: Limits
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingSettings:
         if self.default_model not in self.models:
             raise ValueError(f"default_model {self.default_model!r} is not one of models: {sorted(self.models)}")
-        for family, deployment in self.models.items():
-            if deployment.runner not in self.batching:
-                raise ValueError(f"models.{family} uses runner {deployment.runner!r}, which has no batching section")
-        for runner, knobs in self.batching.items():
+        deployments = dict(self.models)
+        if self.embedding is not None:
+            deployments["embedding"] = self.embedding
+        for family, deployment in deployments.items():
+            if deployment.runner not in self.runners:
+                raise ValueError(f"{family} uses runner {deployment.runner!r}, which has no section under runners")
+        for runner, knobs in self.runners.items():
             if self.limits.max_batch_texts > knobs.max_batch_size:
                 raise ValueError(
                     f"limits.max_batch_texts ({self.limits.max_batch_texts}) exceeds "
-                    f"batching.{runner}.max_batch_size ({knobs.max_batch_size}); one client batch must fit"
+                    f"runners.{runner}.max_batch_size ({knobs.max_batch_size}); one client batch must fit"
                 )
         return self
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from pipelines.base import LABELS, SentimentPipeline
 from pipelines.naive_bayes import NaiveBayesPipeline
 from pipelines.tfidf_logreg import TfidfLogRegPipeline
+from pipelines.transformer import TransformerPipeline  # torch/transformers are imported lazily
 
 PIPELINES: dict[str, type[SentimentPipeline]] = {
     NaiveBayesPipeline.kind: NaiveBayesPipeline,
     TfidfLogRegPipeline.kind: TfidfLogRegPipeline,
+    TransformerPipeline.kind: TransformerPipeline,
 }
 
 

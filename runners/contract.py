@@ -20,7 +20,7 @@ class ClassProbabilities(BaseModel):
 
 
 class LoadedModel(BaseModel):
-    family: str
+    family: str  # "embedding" for the sentence encoder
     tag: str  # resolved "name:version"
     requested: str  # as configured, e.g. "sentiment_nb:latest"
     default: bool  # answers requests that name no version

@@ -18,7 +18,7 @@ from settings import load_settings
 logger = logging.getLogger("bentoml.sentiment.cpu_runner")
 
 _SETTINGS = load_settings()
-_BATCHING = _SETTINGS.batching["cpu"]
+_BATCHING = _SETTINGS.runners["cpu"]
 
 
 @bentoml.service(workers=1, resources={"cpu": "1"})

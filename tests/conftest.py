@@ -45,7 +45,7 @@ def tiny_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
-    """The two CPU models, trained on the tiny fixture and saved under their real store names.
+    """Every served model, trained on the tiny fixture and saved under its real store name.
 
     serving.yaml's default ``latest`` versions then resolve to them, so the service under test is the
     real service with real (small) models.
@@ -54,14 +54,33 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
     from pipelines.tfidf_logreg import TfidfLogRegPipeline
     from train.common import train_and_save
 
-    tags = {}
+    from pipelines.transformer import TransformerPipeline
+    from train.import_minilm import import_minilm
+
+    encoder_tag = import_minilm()
+    encoder_path = bentoml_model_path(encoder_tag)
+    tags = {"embedding": encoder_tag}
     for family, name, make in [
         ("naive_bayes", "sentiment_nb", lambda seed: NaiveBayesPipeline(min_df=1)),
         ("logreg", "sentiment_logreg", lambda seed: TfidfLogRegPipeline(C=10.0, seed=seed)),
+        # A few fine-tuning steps after a linear probe: a real transformer model in seconds.
+        (
+            "transformer",
+            "sentiment_transformer",
+            lambda seed: TransformerPipeline(
+                encoder_path, encoder_tag=encoder_tag, batch_size=8, max_steps=3, seed=seed, device="cpu"
+            ),
+        ),
     ]:
         trained = train_and_save(store_name=name, make_pipeline=make, gate=0.5, data_dir=tiny_data_dir)
         tags[family] = trained.tag
     return tags
+
+
+def bentoml_model_path(tag: str) -> str:
+    import bentoml
+
+    return bentoml.models.get(tag).path
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -28,7 +29,7 @@ def test_sentiment_answers_label_probabilities_and_model(client, tiny_models):
     assert body["elapsed_ms"] >= 0
 
 
-@pytest.mark.parametrize("family", ["logreg", "naive_bayes"])
+@pytest.mark.parametrize("family", ["logreg", "naive_bayes", "transformer"])
 def test_each_family_classifies_clear_cases(client, tiny_models, family):
     for text, label in samples.LABELLED:
         r = client.post("/sentiment", json={"text": text, "model": family})
@@ -55,6 +56,37 @@ def test_batch_keeps_input_order(client):
     assert r.status_code == 200, r.text
     labels = [p["label"] for p in r.json()["predictions"]]
     assert labels == [label for _, label in samples.LABELLED]
+
+
+LONG = "The film goes on and on, scene after scene, without ever finding its point. " * 64  # ~5,000 chars
+
+
+@pytest.mark.parametrize("family", ["transformer", "logreg"])
+def test_a_result_does_not_depend_on_its_batch_neighbours(client, family):
+    alone = client.post("/sentiment", json={"text": samples.MIXED, "model": family}).json()
+    mixed = client.post(
+        "/sentiment/batch", json={"texts": [LONG[:4990], "ok", samples.MIXED, "no"], "model": family}
+    ).json()
+    assert mixed["predictions"][2]["probabilities"] == pytest.approx(alone["probabilities"], abs=1e-5)
+
+
+def test_embed_returns_unit_vectors_in_input_order(client, tiny_models):
+    texts = ["a wonderful, moving film", "a delightful and touching movie", "the stock market fell sharply today"]
+    r = client.post("/embed", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == tiny_models["embedding"]
+    assert body["dim"] == 384
+    vectors = np.array(body["embeddings"])
+    assert vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
+    assert similar > unrelated + 0.2
+
+    alone = np.array(client.post("/embed", json={"texts": [texts[2]]}).json()["embeddings"][0])
+    with_long = np.array(client.post("/embed", json={"texts": [LONG[:4990], texts[2]]}).json()["embeddings"][1])
+    np.testing.assert_allclose(with_long, alone, atol=1e-5)
+    np.testing.assert_allclose(alone, vectors[2], atol=1e-5)
 
 
 def test_models_listing_shows_versions_and_metrics(client, tiny_models):
@@ -90,6 +122,10 @@ BAD_INPUTS = [
     ("/sentiment/batch", {"texts": ["ok", "  "]}, 400, "item 1 must not be empty"),
     ("/sentiment/batch", {"texts": "not a list"}, 400, "texts: Input should be a valid array"),
     ("/models", {"unexpected": True}, 400, "unexpected: unknown field"),
+    ("/embed", {"texts": [""]}, 400, "item 0 must not be empty"),
+    ("/embed", {"texts": ["ok"] * 65}, 400, "at most 64 items"),
+    ("/embed", {"texts": ["ok"], "model": "logreg"}, 400, "model: unknown field"),
+    ("/sentiment", {"text": "ok", "model": "embedding"}, 404, "unknown model 'embedding'"),
 ]
 
 
@@ -117,5 +153,5 @@ def test_service_keeps_serving_after_bad_input(client):
 
 def test_openapi_spec_documents_the_public_api(client):
     spec = client.get("/docs.json").json()
-    for path in ("/sentiment", "/sentiment/batch", "/models"):
+    for path in ("/sentiment", "/sentiment/batch", "/models", "/embed"):
         assert path in spec["paths"], path

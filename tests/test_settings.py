@@ -6,7 +6,7 @@ import settings
 VALID = {
     "default_model": "logreg",
     "models": {"logreg": {"store_name": "sentiment_logreg", "runner": "cpu", "versions": ["latest"]}},
-    "batching": {"cpu": {"max_batch_size": 64, "max_latency_ms": 1000}},
+    "runners": {"cpu": {"max_batch_size": 64, "max_latency_ms": 1000}},
     "limits": {"max_text_chars": 100, "max_batch_texts": 8},
 }
 
@@ -14,7 +14,7 @@ VALID = {
 def test_the_shipped_serving_yaml_is_valid():
     loaded = settings.load_settings(settings.DEFAULT_PATH)
     assert loaded.default_model in loaded.models
-    assert loaded.limits.max_batch_texts <= loaded.batching["cpu"].max_batch_size
+    assert loaded.limits.max_batch_texts <= loaded.runners["cpu"].max_batch_size
 
 
 @pytest.mark.parametrize(
@@ -22,9 +22,10 @@ def test_the_shipped_serving_yaml_is_valid():
     [
         ({"default_model": "nope"}, "default_model 'nope' is not one of models"),
         ({"models": {"logreg": {"store_name": "x", "runner": "tpu"}}}, "models.logreg.runner"),
+        ({"models": {"logreg": {"store_name": "x", "runner": "gpu"}}}, "logreg uses runner 'gpu', which has no section"),
         ({"models": {"logreg": {"store_name": "x", "runner": "cpu", "versions": ["a", "a"]}}}, "unique"),
-        ({"limits": {"max_text_chars": 100, "max_batch_texts": 65}}, "exceeds batching.cpu.max_batch_size"),
-        ({"batching": {"cpu": {"max_batch_size": 0, "max_latency_ms": 5}}}, "batching.cpu.max_batch_size"),
+        ({"limits": {"max_text_chars": 100, "max_batch_texts": 65}}, "exceeds runners.cpu.max_batch_size"),
+        ({"runners": {"cpu": {"max_batch_size": 0, "max_latency_ms": 5}}}, "runners.cpu.max_batch_size"),
         ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
     ],
 )

@@ -7,4 +7,6 @@ to train whatever serving.yaml needs and the store lacks.
 TRAINERS: dict[str, str] = {
     "sentiment_nb": "train.naive_bayes",
     "sentiment_logreg": "train.tfidf_logreg",
+    "sentiment_transformer": "train.transformer",
+    "minilm_encoder": "train.import_minilm",
 }
