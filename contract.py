@@ -44,6 +44,13 @@ class _Request(BaseModel):
         description="Exact model version from /models. Omit for the version configured as default.",
         examples=[None],
     )
+    user: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Caller or session key. With an A/B or canary split, the same key always gets the same "
+        "model. Ignored when the request names a model.",
+        examples=[None],
+    )
 
 
 class SentimentRequest(_Request):
@@ -106,29 +113,60 @@ class Prediction(BaseModel):
     )
 
 
-class SentimentResponse(Prediction):
+class _Answered(BaseModel):
     model: str = Field(
         description="The model that answered, as name:version.", examples=["sentiment_logreg:j46mfrxgfknroax4"]
     )
     family: str = Field(description="The model family that answered.", examples=["logreg"])
+    arm: str = Field(description="The routing arm that answered (see serving.yaml routing).", examples=["logreg"])
+    policy: str = Field(
+        description="How the model was chosen: explicit (the request named it), single, ab, canary.",
+        examples=["single"],
+    )
     elapsed_ms: float = Field(description="Time spent in the service, in milliseconds.", examples=[3.2])
 
 
-class BatchResponse(BaseModel):
+class SentimentResponse(Prediction, _Answered):
+    pass
+
+
+class BatchResponse(_Answered):
     predictions: list[Prediction] = Field(description="One prediction per input text, in input order.")
-    model: str = Field(examples=["sentiment_logreg:j46mfrxgfknroax4"])
-    family: str = Field(examples=["logreg"])
-    elapsed_ms: float = Field(examples=[7.5])
+
+
+class EnsembleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description=f"The text to classify: 1 to {MAX_TEXT_CHARS} characters.", examples=[samples.MIXED])
+
+    @field_validator("text")
+    @classmethod
+    def _check_text(cls, text: str) -> str:
+        return check_text(text)
+
+
+class EnsembleMember(Prediction):
+    family: str = Field(examples=["transformer"])
+    model: str = Field(examples=["sentiment_transformer:abc"])
+    weight: float = Field(description="Normalised weight of this member.", examples=[0.5])
+
+
+class EnsembleResponse(Prediction):
+    members: list[EnsembleMember] = Field(description="Each member's own answer, computed concurrently.")
+    elapsed_ms: float = Field(examples=[25.0])
 
 
 class ModelInfo(BaseModel):
-    family: str = Field(description="Sentiment model family, or 'embedding' for the /embed encoder.", examples=["logreg"])
+    family: str = Field(
+        description="Sentiment model family, or 'embedding' for the /embed encoder.", examples=["logreg"]
+    )
     name: str = Field(examples=["sentiment_logreg"])
     version: str = Field(examples=["j46mfrxgfknroax4"])
     default: bool = Field(description="Answers requests of this family that name no version.")
     runner: str = Field(examples=["cpu"])
     pipeline: str = Field(examples=["tfidf_logreg"])
     created_at: str = Field(examples=["2026-11-22T04:08:01+00:00"])
+    gate_passed: bool | None = Field(default=None, description="Whether the model passed its accuracy gate.")
     metrics: dict = Field(description="Held-out and out-of-domain metrics recorded at training time.")
     params: dict = Field(description="Training parameters recorded at training time.")
     data_sha256: str | None = Field(default=None, description="Checksum of the training data.")
@@ -137,6 +175,7 @@ class ModelInfo(BaseModel):
 class ModelsResponse(BaseModel):
     default_family: str = Field(examples=["logreg"])
     models: list[ModelInfo]
+    routing: dict | None = Field(default=None, description="The traffic policy from serving.yaml, if any.")
 
 
 class ErrorResponse(BaseModel):

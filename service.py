@@ -4,11 +4,16 @@ Requests flow one way: a client calls this service; it validates and normalises 
 model (family and version) that should answer, calls the runner that holds that model, and turns class
 probabilities into the public response. It never loads a model itself.
 
+Which model answers a request that names none is decided by serving.yaml's ``routing`` (a weighted
+A/B split or a canary, sticky per ``user``), with shadow models receiving copies off the critical
+path. If the routed arm fails, the default family answers instead, and the fallback is counted.
+
     BENTOML_CONFIG=configuration.yaml bentoml serve service:SentimentService
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -21,6 +26,9 @@ from contract import (
     BatchResponse,
     EmbedRequest,
     EmbedResponse,
+    EnsembleMember,
+    EnsembleRequest,
+    EnsembleResponse,
     ModelInfo,
     ModelsRequest,
     ModelsResponse,
@@ -29,12 +37,14 @@ from contract import (
     SentimentResponse,
 )
 from errors import HumanErrorsMiddleware, install_log_filter
+from observability import ROUTING, SHADOW, record
 from pipelines.base import LABELS
 from pipelines.text import normalize_text
+from routing import Decision, Router, ShadowLauncher
 from runners.contract import ClassProbabilities, LoadedModel, TextItem
 from runners.cpu_sentiment import CPUSentimentRunner
 from runners.transformer import TransformerRunner
-from settings import load_settings
+from settings import Shadow, load_settings
 
 logger = logging.getLogger("bentoml.sentiment.service")
 SETTINGS = load_settings()
@@ -63,8 +73,11 @@ class SentimentService:
         self.runners = {"cpu": self.cpu_runner}
         if _USES_TRANSFORMER_RUNNER:
             self.runners["gpu"] = self.transformer_runner
+        routing = SETTINGS.routing
+        self.router = Router(routing) if routing else None
+        self.shadows = ShadowLauncher(routing.shadows, routing.max_shadows_in_flight) if routing else None
 
-    # ---- routing ---------------------------------------------------------------------------------
+    # ---- model choice ----------------------------------------------------------------------------
 
     async def catalog(self) -> list[LoadedModel]:
         """What the runners have loaded, asked once and cached (it changes only on restart)."""
@@ -93,35 +106,172 @@ class SentimentService:
             f"served versions: {versions}"
         )
 
+    def decide(self, model: str | None, version: str | None, user: str | None) -> Decision:
+        if model is not None or version is not None:
+            family = model or SETTINGS.default_model
+            return Decision("explicit", family if version is None else f"{family}:{version}", family, version, False)
+        if self.router is not None:
+            return self.router.decide(user)
+        return Decision("single", SETTINGS.default_model, SETTINGS.default_model, None, False)
+
     async def run(self, model: LoadedModel, texts: list[str]) -> list[Prediction]:
-        # Pre-processing: one canonical form of the text, whatever the client's whitespace and Unicode.
-        items = [TextItem(model_tag=model.tag, text=normalize_text(t)) for t in texts]
+        items = [TextItem(model_tag=model.tag, text=t) for t in texts]
         runner = self.runners[SETTINGS.models[model.family].runner]
         results: list[ClassProbabilities] = await runner.to_async.predict(items)
         return [to_prediction(r.probabilities) for r in results]
 
+    async def classify(
+        self, texts: list[str], model: str | None, version: str | None, user: str | None
+    ) -> tuple[LoadedModel, Decision, list[Prediction]]:
+        """Route, predict, record; and copy the request to the shadows when the policy routed it."""
+        started = time.perf_counter()
+        # Pre-processing: one canonical form of the text, whatever the client's whitespace and Unicode.
+        texts = [normalize_text(t) for t in texts]
+        decision = self.decide(model, version, user)
+        chosen = await self.choose(decision.family, decision.version)
+        try:
+            predictions = await self.run(chosen, texts)
+        except Exception as exc:  # the runner is down, overloaded or broken: not the caller's fault
+            if decision.policy == "explicit" or _is_client_error(exc):
+                raise
+            predictions, chosen, decision = await self.fall_back(texts, decision, exc)
+        ROUTING.labels(policy=decision.policy, arm=decision.arm, model=chosen.tag).inc()
+        record(
+            texts,
+            [p.label for p in predictions],
+            [p.probabilities["positive"] for p in predictions],
+            family=chosen.family,
+            model=chosen.tag,
+            arm=decision.arm,
+            policy=decision.policy,
+            role="primary",
+            latency_ms=_ms_since(started),
+            settings=SETTINGS.monitoring,
+        )
+        if decision.policy != "explicit" and self.shadows is not None and self.shadows.shadows:
+            self.shadows.launch(
+                call=lambda shadow: self.shadow_call(shadow, texts),
+                on_done=lambda shadow, outcome, result, seconds: self.shadow_done(
+                    shadow, outcome, result, seconds, texts, predictions
+                ),
+            )
+        return chosen, decision, predictions
+
+    async def fall_back(
+        self, texts: list[str], decision: Decision, exc: Exception
+    ) -> tuple[list[Prediction], LoadedModel, Decision]:
+        """The routed arm failed on the server side: the default family answers instead."""
+        logger.warning("arm %s failed (%s: %s); the default model answers", decision.arm, type(exc).__name__, exc)
+        ROUTING.labels(policy=decision.policy, arm=f"{decision.arm} (failed)", model="").inc()
+        default = await self.choose(SETTINGS.default_model, None)
+        if default.family == decision.family and decision.version is None:
+            raise exc
+        fallback = Decision(decision.policy, f"fallback:{default.family}", default.family, None, decision.sticky)
+        return await self.run(default, texts), default, fallback
+
+    async def shadow_call(self, shadow: Shadow, texts: list[str]) -> tuple[LoadedModel, list[Prediction], float]:
+        started = time.perf_counter()
+        chosen = await self.choose(shadow.family, shadow.version)
+        return chosen, await self.run(chosen, texts), _ms_since(started)
+
+    def shadow_done(
+        self,
+        shadow: Shadow,
+        outcome: str,
+        result: tuple[LoadedModel, list[Prediction], float] | None,
+        seconds: float,
+        texts: list[str],
+        primary: list[Prediction],
+    ) -> None:
+        if outcome != "ok" or result is None:
+            SHADOW.labels(shadow=shadow.label(), outcome=outcome).inc()
+            return
+        chosen, predictions, latency_ms = result
+        for mine, theirs in zip(predictions, primary, strict=True):
+            SHADOW.labels(shadow=shadow.label(), outcome="agree" if mine.label == theirs.label else "disagree").inc()
+        record(
+            texts,
+            [p.label for p in predictions],
+            [p.probabilities["positive"] for p in predictions],
+            family=chosen.family,
+            model=chosen.tag,
+            arm=f"shadow:{shadow.label()}",
+            policy="shadow",
+            role="shadow",
+            latency_ms=latency_ms,
+            settings=SETTINGS.monitoring,
+        )
+
     # ---- public API ------------------------------------------------------------------------------
 
     @bentoml.api(route="/sentiment", input_spec=SentimentRequest, output_spec=SentimentResponse)
-    async def sentiment(self, text: str, model: str | None = None, version: str | None = None) -> SentimentResponse:
+    async def sentiment(
+        self, text: str, model: str | None = None, version: str | None = None, user: str | None = None
+    ) -> SentimentResponse:
         """Classify one text as positive or negative."""
         started = time.perf_counter()
-        chosen = await self.choose(model, version)
-        (prediction,) = await self.run(chosen, [text])
+        chosen, decision, (prediction,) = await self.classify([text], model, version, user)
         return SentimentResponse(
-            **prediction.model_dump(), model=chosen.tag, family=chosen.family, elapsed_ms=_ms_since(started)
+            **prediction.model_dump(),
+            model=chosen.tag,
+            family=chosen.family,
+            arm=decision.arm,
+            policy=decision.policy,
+            elapsed_ms=_ms_since(started),
         )
 
     @bentoml.api(route="/sentiment/batch", input_spec=BatchRequest, output_spec=BatchResponse)
     async def sentiment_batch(
-        self, texts: list[str], model: str | None = None, version: str | None = None
+        self, texts: list[str], model: str | None = None, version: str | None = None, user: str | None = None
     ) -> BatchResponse:
         """Classify several texts from one client with one model; answers keep the input order."""
         started = time.perf_counter()
-        chosen = await self.choose(model, version)
-        predictions = await self.run(chosen, texts)
+        chosen, decision, predictions = await self.classify(texts, model, version, user)
         return BatchResponse(
-            predictions=predictions, model=chosen.tag, family=chosen.family, elapsed_ms=_ms_since(started)
+            predictions=predictions,
+            model=chosen.tag,
+            family=chosen.family,
+            arm=decision.arm,
+            policy=decision.policy,
+            elapsed_ms=_ms_since(started),
+        )
+
+    @bentoml.api(route="/sentiment/ensemble", input_spec=EnsembleRequest, output_spec=EnsembleResponse)
+    async def sentiment_ensemble(self, text: str) -> EnsembleResponse:
+        """An inference graph: every ensemble member classifies the text concurrently; their class
+        probabilities are averaged with the weights from serving.yaml (``ensemble``)."""
+        started = time.perf_counter()
+        if SETTINGS.ensemble is None:
+            raise ModelNotServed("no ensemble is configured (serving.yaml: ensemble)")
+        clean = normalize_text(text)
+        members = SETTINGS.ensemble.members
+        chosen = [await self.choose(m.family, m.version) for m in members]
+        answers = await asyncio.gather(*(self.run(c, [clean]) for c in chosen))
+        total = sum(m.weight for m in members)
+        combined = [
+            sum(m.weight / total * a[0].probabilities[label] for m, a in zip(members, answers, strict=True))
+            for label in LABELS
+        ]
+        prediction = to_prediction(combined)
+        record(
+            [clean],
+            [prediction.label],
+            [prediction.probabilities["positive"]],
+            family="ensemble",
+            model="+".join(c.tag for c in chosen),
+            arm="ensemble",
+            policy="ensemble",
+            role="primary",
+            latency_ms=_ms_since(started),
+            settings=SETTINGS.monitoring,
+        )
+        return EnsembleResponse(
+            **prediction.model_dump(),
+            members=[
+                EnsembleMember(family=c.family, model=c.tag, weight=m.weight / total, **a[0].model_dump())
+                for m, c, a in zip(members, chosen, answers, strict=True)
+            ],
+            elapsed_ms=_ms_since(started),
         )
 
     @bentoml.api(route="/embed", input_spec=EmbedRequest, output_spec=EmbedResponse)
@@ -141,7 +291,7 @@ class SentimentService:
 
     @bentoml.api(route="/models", input_spec=ModelsRequest, output_spec=ModelsResponse)
     async def models(self) -> ModelsResponse:
-        """The models being served, with the metrics recorded when they were trained."""
+        """The models being served, with the metrics recorded when they were trained, and the routing."""
         infos = [
             ModelInfo(
                 family=m.family,
@@ -151,19 +301,25 @@ class SentimentService:
                 runner=(SETTINGS.embedding if m.family == "embedding" else SETTINGS.models[m.family]).runner,
                 pipeline=m.pipeline,
                 created_at=m.created_at,
+                gate_passed=m.metadata.get("gate_passed"),
                 metrics=m.metadata.get("metrics", {}),
                 params=m.metadata.get("params", {}),
                 data_sha256=m.metadata.get("data", {}).get("sha256"),
             )
             for m in await self.catalog()
         ]
-        return ModelsResponse(default_family=SETTINGS.default_model, models=infos)
+        routing = SETTINGS.routing.model_dump() if SETTINGS.routing else None
+        return ModelsResponse(default_family=SETTINGS.default_model, models=infos, routing=routing)
 
 
 # Post-processing: probabilities → label, named classes, rounded for the wire.
 def to_prediction(probabilities: list[float]) -> Prediction:
     named = {label: round(p, 6) for label, p in zip(LABELS, probabilities, strict=True)}
     return Prediction(label=max(named, key=named.__getitem__), probabilities=named)
+
+
+def _is_client_error(exc: Exception) -> bool:
+    return isinstance(exc, bentoml.exceptions.BentoMLException) and int(exc.error_code) < 500
 
 
 def _ms_since(started: float) -> float:

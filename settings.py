@@ -60,10 +60,64 @@ class Limits(_Strict):
     max_batch_texts: int = Field(ge=1, le=4096)
 
 
+class ModelChoice(_Strict):
+    family: str
+    version: str | None = Field(default=None, description="a configured version; default: the family's first")
+
+    def label(self) -> str:
+        return self.family if self.version is None else f"{self.family}:{self.version}"
+
+
+class Arm(ModelChoice):
+    weight: float = Field(gt=0, le=100, description="percent of the traffic")
+
+
+class Shadow(ModelChoice):
+    sample_rate: float = Field(default=1.0, ge=0, le=1, description="share of requests copied to the shadow")
+    timeout_ms: int = Field(default=5000, ge=1, le=600_000)
+
+
+class Routing(_Strict):
+    """How requests that name no model are answered: a weighted split, plus shadows that never answer."""
+
+    policy: Literal["single", "ab", "canary"] = "single"
+    arms: list[Arm] = Field(min_length=1)
+    shadows: list[Shadow] = Field(default_factory=list)
+    max_shadows_in_flight: int = Field(default=64, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _weights(self) -> Routing:
+        total = sum(arm.weight for arm in self.arms)
+        if abs(total - 100) > 1e-6:
+            weights = " + ".join(f"{a.weight:g} ({a.label()})" for a in self.arms)
+            raise ValueError(f"arm weights must sum to 100, got {weights} = {total:g}")
+        labels = [a.label() for a in self.arms]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"arms must differ, got {labels}")
+        if self.policy == "single" and len(self.arms) != 1:
+            raise ValueError("policy 'single' takes exactly one arm (use 'ab' or 'canary' to split)")
+        if self.policy == "canary" and len(self.arms) != 2:
+            raise ValueError("policy 'canary' takes two arms: the stable one and the canary")
+        return self
+
+
+class Ensemble(_Strict):
+    members: list[Arm] = Field(min_length=2, description="weights are relative; they are normalised")
+
+
+class Monitoring(_Strict):
+    # raw: the text itself; digest: a salted sha256 of it plus length statistics; none: statistics only.
+    record_inputs: Literal["raw", "digest", "none"] = "digest"
+    digest_salt: str = "sentiment-bento"
+
+
 class ServingSettings(_Strict):
     default_model: str
     models: dict[str, ModelDeployment] = Field(min_length=1)
     embedding: ModelDeployment | None = None
+    routing: Routing | None = None
+    ensemble: Ensemble | None = None
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     runners: dict[RunnerName, RunnerSettings]
     limits: Limits
 
@@ -77,6 +131,21 @@ class ServingSettings(_Strict):
         for family, deployment in deployments.items():
             if deployment.runner not in self.runners:
                 raise ValueError(f"{family} uses runner {deployment.runner!r}, which has no section under runners")
+        choices: list[tuple[str, ModelChoice]] = []
+        if self.routing:
+            choices += [("routing.arms", a) for a in self.routing.arms]
+            choices += [("routing.shadows", sh) for sh in self.routing.shadows]
+        if self.ensemble:
+            choices += [("ensemble.members", m) for m in self.ensemble.members]
+        for where, choice in choices:
+            if choice.family not in self.models:
+                raise ValueError(f"{where}: family {choice.family!r} is not one of models: {sorted(self.models)}")
+            configured = self.models[choice.family].versions
+            if choice.version is not None and choice.version not in configured:
+                raise ValueError(
+                    f"{where}: version {choice.version!r} of {choice.family!r} is not in "
+                    f"models.{choice.family}.versions {configured}; add it there so it is loaded"
+                )
         for runner, knobs in self.runners.items():
             if self.limits.max_batch_texts > knobs.max_batch_size:
                 raise ValueError(
