@@ -54,6 +54,10 @@ class ModelNotServed(bentoml.exceptions.NotFound):
     """The requested model family or version is not served; the message lists what is."""
 
 
+class ModelUnavailable(bentoml.exceptions.ServiceUnavailable):
+    """The model is configured, but its runner is not answering right now."""
+
+
 class EmbeddingNotServed(bentoml.exceptions.NotFound):
     """serving.yaml configures no embedding model."""
 
@@ -69,7 +73,7 @@ class SentimentService:
         transformer_runner = bentoml.depends(TransformerRunner)
 
     def __init__(self) -> None:
-        self._catalog: list[LoadedModel] | None = None
+        self._catalogs: dict[str, list[LoadedModel]] = {}
         self.runners = {"cpu": self.cpu_runner}
         if _USES_TRANSFORMER_RUNNER:
             self.runners["gpu"] = self.transformer_runner
@@ -80,18 +84,28 @@ class SentimentService:
     # ---- model choice ----------------------------------------------------------------------------
 
     async def catalog(self) -> list[LoadedModel]:
-        """What the runners have loaded, asked once and cached (it changes only on restart)."""
-        if self._catalog is None:
-            catalog = []
-            for runner in self.runners.values():
-                catalog.extend(await runner.to_async.models())
-            self._catalog = catalog
-        return self._catalog
+        """What the runners have loaded, asked once per runner and cached (it changes only on restart).
+
+        A runner that does not answer is asked again on the next call; meanwhile its models are
+        unavailable (503), and routed traffic falls back to the default family.
+        """
+        for name, runner in self.runners.items():
+            if name not in self._catalogs:
+                try:
+                    self._catalogs[name] = list(await runner.to_async.models())
+                except Exception as exc:
+                    logger.warning("runner %s did not list its models: %s: %s", name, type(exc).__name__, exc)
+        return [m for models in self._catalogs.values() for m in models]
 
     async def choose(self, family: str | None, version: str | None) -> LoadedModel:
         family = family or SETTINGS.default_model
         sentiment_models = [m for m in await self.catalog() if m.family in SETTINGS.models]
         served = [m for m in sentiment_models if m.family == family]
+        if not served and family in SETTINGS.models:
+            runner = SETTINGS.models[family].runner
+            raise ModelUnavailable(
+                f"model {family!r} is temporarily unavailable: its runner ({runner}) is not answering"
+            )
         if not served:
             families = sorted({m.family for m in sentiment_models})
             raise ModelNotServed(f"unknown model {family!r}; available models: {', '.join(families)}")
@@ -128,8 +142,8 @@ class SentimentService:
         # Pre-processing: one canonical form of the text, whatever the client's whitespace and Unicode.
         texts = [normalize_text(t) for t in texts]
         decision = self.decide(model, version, user)
-        chosen = await self.choose(decision.family, decision.version)
         try:
+            chosen = await self.choose(decision.family, decision.version)
             predictions = await self.run(chosen, texts)
         except Exception as exc:  # the runner is down, overloaded or broken: not the caller's fault
             if decision.policy == "explicit" or _is_client_error(exc):

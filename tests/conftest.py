@@ -18,12 +18,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEST_BENTOML_HOME = tempfile.mkdtemp(prefix="sentiment-tests-bentoml-")
+os.chdir(ROOT)  # relative paths in configuration.yaml (the monitor's log config) resolve from the root
 
 os.environ["BENTOML_HOME"] = TEST_BENTOML_HOME
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.pop("BENTOML_CONFIG", None)  # tests choose their config explicitly
+TEST_MONITORING_DIR = os.path.join(TEST_BENTOML_HOME, "monitoring")
+# The project's real runtime configuration, with prediction records kept in the temporary folder.
+os.environ["BENTOML_CONFIG"] = str(ROOT / "configuration.yaml")
+os.environ["BENTOML_CONFIG_OPTIONS"] = f"services.monitoring.options.log_path={TEST_MONITORING_DIR}"
 os.environ.pop("SENTIMENT_SERVING_CONFIG", None)
 sys.path.insert(0, str(ROOT))
 
