@@ -177,8 +177,8 @@ def settings_path() -> Path:
     return Path(os.environ.get(ENV_VAR, DEFAULT_PATH))
 
 
-@lru_cache(maxsize=4)
-def _load(path: Path) -> ServingSettings:
+@lru_cache(maxsize=8)
+def _load(path: Path, mtime_ns: int) -> ServingSettings:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -189,4 +189,10 @@ def _load(path: Path) -> ServingSettings:
 
 
 def load_settings(path: Path | None = None) -> ServingSettings:
-    return _load(Path(path) if path else settings_path())
+    """Parsed settings, cached until the file changes."""
+    path = Path(path) if path else settings_path()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        mtime = -1
+    return _load(path, mtime)
