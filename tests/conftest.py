@@ -56,9 +56,8 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
     """
     from pipelines.naive_bayes import NaiveBayesPipeline
     from pipelines.tfidf_logreg import TfidfLogRegPipeline
-    from train.common import train_and_save
-
     from pipelines.transformer import TransformerPipeline
+    from train.common import train_and_save
     from train.import_minilm import import_minilm
 
     encoder_tag = import_minilm()

@@ -24,8 +24,9 @@ def test_sentiment_answers_label_probabilities_and_model(client, tiny_models):
     assert body["label"] == "positive"
     assert set(body["probabilities"]) == {"negative", "positive"}
     assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
-    assert body["model"] == tiny_models["logreg"]  # the default family, latest version
-    assert body["family"] == "logreg"
+    assert body["model"] == tiny_models["transformer"]  # the default family, latest version
+    assert body["family"] == "transformer"
+    assert (body["policy"], body["arm"]) == ("single", "transformer")
     assert body["elapsed_ms"] >= 0
 
 
@@ -89,11 +90,21 @@ def test_embed_returns_unit_vectors_in_input_order(client, tiny_models):
     np.testing.assert_allclose(alone, vectors[2], atol=1e-5)
 
 
+def test_ensemble_answers_with_every_member(client, tiny_models):
+    r = client.post("/sentiment/ensemble", json={"text": samples.POSITIVE})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["label"] == "positive"
+    assert {m["model"] for m in body["members"]} == {tiny_models[f] for f in ("transformer", "logreg", "naive_bayes")}
+    assert sum(m["weight"] for m in body["members"]) == pytest.approx(1.0)
+
+
 def test_models_listing_shows_versions_and_metrics(client, tiny_models):
     r = client.post("/models", json={})
     assert r.status_code == 200, r.text
     listing = r.json()
-    assert listing["default_family"] == "logreg"
+    assert listing["default_family"] == "transformer"
+    assert listing["routing"]["policy"] == "single"
     by_family = {m["family"]: m for m in listing["models"]}
     assert {f"{m['name']}:{m['version']}" for m in listing["models"]} == set(tiny_models.values())
     nb = by_family["naive_bayes"]
@@ -114,8 +125,15 @@ BAD_INPUTS = [
     ("/sentiment", {"text": ["a list"]}, 400, "text: Input should be a valid string"),
     ("/sentiment", {}, 400, "text: this field is required"),
     ("/sentiment", {"text": "ok", "modle": "logreg"}, 400, "modle: unknown field"),
-    ("/sentiment", {"text": "ok", "model": "gpt"}, 404, "unknown model 'gpt'; available models: logreg, naive_bayes"),
-    ("/sentiment", {"text": "ok", "version": "doesnotexist"}, 404, "version 'doesnotexist' of model 'logreg'"),
+    (
+        "/sentiment",
+        {"text": "ok", "model": "gpt"},
+        404,
+        "unknown model 'gpt'; available models: logreg, naive_bayes, transformer",
+    ),
+    ("/sentiment", {"text": "ok", "version": "doesnotexist"}, 404, "version 'doesnotexist' of model 'transformer'"),
+    ("/sentiment", {"text": "ok", "user": "u" * 201}, 400, "user: String should have at most 200 characters"),
+    ("/sentiment/ensemble", {"text": " "}, 400, "text: must not be empty"),
     ("/sentiment", ["text"], 400, "request body must be a JSON object"),
     ("/sentiment/batch", {"texts": []}, 400, "texts: List should have at least 1 item"),
     ("/sentiment/batch", {"texts": ["ok"] * 65}, 400, "at most 64 items, not 65"),
@@ -153,5 +171,5 @@ def test_service_keeps_serving_after_bad_input(client):
 
 def test_openapi_spec_documents_the_public_api(client):
     spec = client.get("/docs.json").json()
-    for path in ("/sentiment", "/sentiment/batch", "/models", "/embed"):
+    for path in ("/sentiment", "/sentiment/batch", "/sentiment/ensemble", "/models", "/embed"):
         assert path in spec["paths"], path

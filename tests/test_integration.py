@@ -28,11 +28,13 @@ def server(tiny_models):
 def test_client_calls_every_endpoint(server, tiny_models):
     with bentoml.SyncHTTPClient(server) as client:
         one = client.sentiment(text=samples.POSITIVE)
-        assert one["label"] == "positive" and one["model"] == tiny_models["logreg"]
+        assert one["label"] == "positive" and one["model"] == tiny_models["transformer"]
         many = client.sentiment_batch(texts=[t for t, _ in samples.LABELLED], model="naive_bayes")
         assert [p["label"] for p in many["predictions"]] == [label for _, label in samples.LABELLED]
         listing = client.models()
-        assert {m["family"] for m in listing["models"]} == {"logreg", "naive_bayes"}
+        assert {m["family"] for m in listing["models"]} == {"logreg", "naive_bayes", "transformer", "embedding"}
+        vectors = client.embed(texts=["a fine film", "the stock market"])
+        assert vectors["dim"] == 384 and len(vectors["embeddings"]) == 2
 
 
 async def _burst(url: str, n: int, concurrency: int) -> collections.Counter:

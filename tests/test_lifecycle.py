@@ -9,6 +9,8 @@ import json
 import os
 import time
 
+from pathlib import Path
+
 import pytest
 
 import samples
@@ -156,7 +158,7 @@ def test_predictions_are_recorded_without_raw_text_by_default(make_service, tiny
     run(svc.sentiment(text=marker, model="naive_bayes"))
     files = glob.glob(os.path.join(TEST_MONITORING_DIR, "sentiment_predictions", "data", "*.log*"))
     assert files
-    records = [json.loads(line) for f in files for line in open(f)]
+    records = [json.loads(line) for f in files for line in Path(f).read_text().splitlines()]
     mine = [r for r in records if r.get("model") == tiny_models["naive_bayes"] and r["text_chars"] == len(marker)]
     assert mine, records[-3:]
     record = mine[-1]
@@ -164,4 +166,4 @@ def test_predictions_are_recorded_without_raw_text_by_default(make_service, tiny
     assert len(record["text_sha256"]) == 64 and "text" not in record
     assert record["policy"] == "explicit" and record["role"] == "primary"
     assert record["latency_ms"] >= 0
-    assert marker not in "".join(open(f).read() for f in files)
+    assert marker not in "".join(Path(f).read_text() for f in files)

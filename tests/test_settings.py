@@ -22,7 +22,7 @@ def test_the_shipped_serving_yaml_is_valid():
     [
         ({"default_model": "nope"}, "default_model 'nope' is not one of models"),
         ({"models": {"logreg": {"store_name": "x", "runner": "tpu"}}}, "models.logreg.runner"),
-        ({"models": {"logreg": {"store_name": "x", "runner": "gpu"}}}, "logreg uses runner 'gpu', which has no section"),
+        ({"models": {"logreg": {"store_name": "x", "runner": "gpu"}}}, "uses runner 'gpu', which has no section"),
         ({"models": {"logreg": {"store_name": "x", "runner": "cpu", "versions": ["a", "a"]}}}, "unique"),
         ({"limits": {"max_text_chars": 100, "max_batch_texts": 65}}, "exceeds runners.cpu.max_batch_size"),
         ({"runners": {"cpu": {"max_batch_size": 0, "max_latency_ms": 5}}}, "runners.cpu.max_batch_size"),
