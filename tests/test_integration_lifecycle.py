@@ -7,10 +7,9 @@ import glob
 import json
 import os
 import re
-
-import httpx
 from pathlib import Path
 
+import httpx
 import pytest
 
 import samples

@@ -8,7 +8,6 @@ import glob
 import json
 import os
 import time
-
 from pathlib import Path
 
 import pytest
