@@ -15,7 +15,12 @@ export BENTOML_CONFIG ?= $(CURDIR)/configuration.yaml
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help install train models serve test test-fast lint format clean
+TORCH_WHEEL := wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+BENTO ?= sentiment-bento:latest
+IMAGE ?= $(BENTO)
+
+.PHONY: help install train train-transformer models serve test test-fast lint format clean \
+	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,6 +41,10 @@ train: install  ## train the CPU models on the real data and save them to the Be
 	$(PY) -m train.naive_bayes
 	$(PY) -m train.tfidf_logreg
 
+train-transformer: install  ## import MiniLM and fine-tune the transformer model (minutes on 2 cores)
+	$(PY) -m train.import_minilm --if-missing
+	$(PY) -m train.transformer
+
 models: install  ## train only the models serving.yaml needs and the store lacks
 	$(PY) -m train.ensure
 
@@ -51,11 +60,53 @@ test-fast: install  ## unit and HTTP tests only
 lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy settings.py contract.py errors.py service.py runners pipelines train
+	$(BIN)/mypy settings.py contract.py errors.py observability.py routing.py service.py runners pipelines train lifecycle
 
 format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# ---- shipping -------------------------------------------------------------------------------------
+
+$(TORCH_WHEEL):
+	mkdir -p wheels
+	$(PY) -m pip download --quiet --no-deps torch==2.13.0 -d wheels
+	@test -f $@ || { echo "error: pip did not resolve the CPU build $(notdir $@); put that file in wheels/ (or, for a GPU image, replace it with torch==2.13.0 in bentofile.yaml)"; exit 1; }
+
+wheels: $(TORCH_WHEEL)  ## fetch the CPU torch wheel the image carries
+
+build: models wheels  ## build the Bento (service, runners, models, pinned environment)
+	BENTO_BASE_IMAGE="$$(deploy/container/base-image.sh)" $(BIN)/bentoml build
+	$(BIN)/bentoml get $(BENTO)
+
+containerize: build  ## build an OCI image of the Bento (docker, else podman/buildah with a local base image)
+	PATH="$(CURDIR)/$(BIN):$$PATH" deploy/container/containerize.sh $(BENTO)
+
+run-container:  ## run the image detached on port 3000 and wait until it is ready
+	deploy/container/run-container.sh $(IMAGE)
+
+stop-container:  ## stop the running container (SIGTERM) and remove it
+	deploy/container/run-container.sh stop
+
+sync-k8s: install  ## copy configuration.yaml and serving.yaml into the Kubernetes ConfigMap
+	$(PY) deploy/kubernetes/sync-config.py
+
+# ---- model lifecycle ------------------------------------------------------------------------------
+
+model-status: install  ## which versions serve and which are available
+	$(PY) -m lifecycle.promote status
+
+promote: install  ## make VERSION the default of FAMILY: make promote FAMILY=logreg VERSION=abc123
+	$(PY) -m lifecycle.promote promote $(FAMILY) $(VERSION)
+
+rollback: install  ## undo the last promotion of FAMILY: make rollback FAMILY=logreg
+	$(PY) -m lifecycle.promote rollback $(FAMILY)
+
+replay: install  ## replay a data set through the running service: make replay DOMAIN=tweets
+	$(PY) -m lifecycle.replay --domain $(or $(DOMAIN),tweets) --n $(or $(N),500)
+
+drift: install  ## drift report of recorded traffic against the training data: make drift SINCE=...
+	$(PY) -m lifecycle.drift $(if $(SINCE),--since $(SINCE))
 
 clean:  ## remove the virtualenv and caches (not the Bento store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .cache

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -66,7 +67,14 @@ class EmbeddingNotServed(bentoml.exceptions.NotFound):
 _USES_TRANSFORMER_RUNNER = bool(SETTINGS.families_on("gpu") or SETTINGS.embedding)
 
 
-@bentoml.service(workers=1)
+# The container image: a plain Python 3.11 base and no apt step (every dependency ships as a wheel).
+# Where no registry is reachable, deploy/container/base-image.sh names a locally built base instead.
+IMAGE = bentoml.images.Image(
+    base_image=os.environ.get("BENTO_BASE_IMAGE", "python:3.11-slim"), distro="none", python_version="3.11"
+)
+
+
+@bentoml.service(workers=1, image=IMAGE)
 class SentimentService:
     cpu_runner = bentoml.depends(CPUSentimentRunner)
     if _USES_TRANSFORMER_RUNNER:
