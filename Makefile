@@ -25,7 +25,7 @@ IMAGE ?= $(BENTO)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -33,6 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	# otherwise the resolver may choose a CUDA build with several GB of dependencies.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ./client
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install pinned dependencies
@@ -61,6 +62,7 @@ lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy settings.py contract.py errors.py observability.py routing.py service.py runners pipelines train lifecycle
+	$(BIN)/mypy --config-file client/pyproject.toml client/sentiment_client
 
 format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .

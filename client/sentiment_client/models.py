@@ -1,0 +1,121 @@
+"""The answers of the sentiment API, as the client's own pydantic models.
+
+These mirror the response models of the service contract (``contract.py`` in the service repository,
+version :data:`sentiment_client.CONTRACT_VERSION`). They are copies on purpose: the client must not
+import server code. Fields the server adds later are ignored, so a newer server does not break an
+older client; a field the client needs and the server drops fails loudly as
+:class:`~sentiment_client.UnexpectedResponseError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Label = Literal["negative", "positive"]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Prediction(_Answer):
+    """One text's answer: the most probable class and the probability of each class."""
+
+    label: Label
+    probabilities: dict[Label, float] = Field(description="Probability of each class; they sum to 1.")
+
+
+class _Routed(_Answer):
+    """Who answered a sentiment request, and why that model."""
+
+    model: str = Field(description="The model that answered, as name:version.")
+    family: str = Field(description="The model family that answered, e.g. logreg.")
+    arm: str = Field(description="The routing arm that answered (serving.yaml routing).")
+    policy: str = Field(description="How the model was chosen: explicit (the request named it), single, ab, canary.")
+    elapsed_ms: float = Field(description="Time spent in the service, in milliseconds.")
+
+    @property
+    def version(self) -> str:
+        """The store version of the model that answered (the part of ``model`` after the colon)."""
+        return self.model.partition(":")[2]
+
+
+class SentimentResult(Prediction, _Routed):
+    """Answer of ``POST /sentiment``."""
+
+
+class BatchResult(_Routed):
+    """Answer of ``POST /sentiment/batch``: one prediction per input text, in input order."""
+
+    predictions: list[Prediction]
+
+    @property
+    def labels(self) -> list[Label]:
+        return [p.label for p in self.predictions]
+
+
+class EnsembleMember(Prediction):
+    """One member's own answer inside an ensemble answer."""
+
+    family: str
+    model: str
+    weight: float = Field(description="Normalised weight of this member.")
+
+
+class EnsembleResult(Prediction):
+    """Answer of ``POST /sentiment/ensemble``: the weighted average of every member's probabilities."""
+
+    members: list[EnsembleMember]
+    elapsed_ms: float
+
+
+class EmbeddingResult(_Answer):
+    """Answer of ``POST /embed``: one unit-length vector per input text, in input order."""
+
+    embeddings: list[list[float]]
+    dim: int = Field(description="Length of each vector.")
+    model: str = Field(description="The encoder that answered, as name:version.")
+    elapsed_ms: float
+
+
+class ModelInfo(_Answer):
+    """One served model with what its training recorded."""
+
+    family: str = Field(description="Sentiment model family, or 'embedding' for the /embed encoder.")
+    name: str
+    version: str
+    default: bool = Field(description="Answers requests of this family that name no version.")
+    runner: str
+    pipeline: str
+    created_at: str
+    gate_passed: bool | None = Field(default=None, description="Whether the model passed its accuracy gate.")
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    data_sha256: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class ModelsListing(_Answer):
+    """Answer of ``POST /models``."""
+
+    default_family: str
+    models: list[ModelInfo]
+    routing: dict[str, Any] | None = Field(default=None, description="The traffic policy from serving.yaml, if any.")
+
+    @property
+    def families(self) -> list[str]:
+        """The model families served, each once, in the server's order."""
+        return list(dict.fromkeys(m.family for m in self.models))
+
+    def default(self, family: str | None = None) -> ModelInfo:
+        """The model that answers requests naming ``family`` (the default family if None) and no version."""
+        family = family or self.default_family
+        for info in self.models:
+            if info.family == family and info.default:
+                return info
+        raise KeyError(f"no default model for family {family!r}; families served: {', '.join(self.families)}")
