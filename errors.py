@@ -83,9 +83,11 @@ class HumanErrorsMiddleware:
                 except ValueError:
                     body = {"error": b"".join(chunks).decode(errors="replace")[:500]}
                 payload = json.dumps(body).encode()
-                headers = [(k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"]
-                headers.append((b"content-length", str(len(payload)).encode()))
-                await send({**held, "headers": headers})
+                kept: list[tuple[bytes, bytes]] = [
+                    (k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"
+                ]
+                kept.append((b"content-length", str(len(payload)).encode()))
+                await send({**held, "headers": kept})
                 await send({"type": "http.response.body", "body": payload})
                 return
             await send(message)

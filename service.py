@@ -270,8 +270,8 @@ class SentimentService:
         chosen = [await self.choose(m.family, m.version) for m in members]
         answers = await asyncio.gather(*(self.run(c, [clean]) for c in chosen))
         total = sum(m.weight for m in members)
-        combined = [
-            sum(m.weight / total * a[0].probabilities[label] for m, a in zip(members, answers, strict=True))
+        combined: list[float] = [
+            float(sum(m.weight / total * a[0].probabilities[label] for m, a in zip(members, answers, strict=True)))  # type: ignore[index, misc]
             for label in LABELS
         ]
         prediction = to_prediction(combined)
@@ -320,7 +320,7 @@ class SentimentService:
                 name=m.tag.split(":")[0],
                 version=m.tag.split(":")[1],
                 default=m.default,
-                runner=(SETTINGS.embedding if m.family == "embedding" else SETTINGS.models[m.family]).runner,
+                runner=_runner_of(m.family),
                 pipeline=m.pipeline,
                 created_at=m.created_at,
                 gate_passed=m.metadata.get("gate_passed"),
@@ -336,8 +336,14 @@ class SentimentService:
 
 # Post-processing: probabilities → label, named classes, rounded for the wire.
 def to_prediction(probabilities: list[float]) -> Prediction:
-    named = {label: round(p, 6) for label, p in zip(LABELS, probabilities, strict=True)}
-    return Prediction(label=max(named, key=named.__getitem__), probabilities=named)
+    named: dict[str, float] = {label: round(p, 6) for label, p in zip(LABELS, probabilities, strict=True)}
+    return Prediction.model_validate({"label": max(named, key=named.__getitem__), "probabilities": named})
+
+
+def _runner_of(family: str) -> str:
+    if family == "embedding" and SETTINGS.embedding is not None:
+        return SETTINGS.embedding.runner
+    return SETTINGS.models[family].runner
 
 
 def _is_client_error(exc: Exception) -> bool:
@@ -348,9 +354,11 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-SentimentService.add_asgi_middleware(HumanErrorsMiddleware)
+SentimentService.add_asgi_middleware(HumanErrorsMiddleware)  # type: ignore[attr-defined]
 
 # The web page, served by the service itself at /ui/ (static files, no build step); Swagger UI stays at /.
 FRONTEND_DIR = Path(__file__).resolve().parent / "frontend"
-SentimentService.mount_asgi_app(StaticFiles(directory=FRONTEND_DIR, html=True), path="/ui", name="frontend")
+SentimentService.mount_asgi_app(  # type: ignore[attr-defined]
+    StaticFiles(directory=FRONTEND_DIR, html=True), path="/ui", name="frontend"
+)
 install_log_filter()

@@ -19,6 +19,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from settings import load_settings, parse_settings, settings_path
 
@@ -63,12 +64,13 @@ def check_promotable(store_name: str, version: str) -> str:
         model = bentoml.models.get(f"{store_name}:{version}")
     except bentoml.exceptions.NotFound:
         raise PromotionError(f"{store_name}:{version} is not in the Bento model store") from None
-    gate = model.info.metadata.get("gate_passed")
+    meta: dict[str, Any] = dict(model.info.metadata)
+    gate = meta.get("gate_passed")
     if gate is not True:
-        accuracy = model.info.metadata.get("metrics", {}).get("test", {}).get("accuracy")
+        accuracy = meta.get("metrics", {}).get("test", {}).get("accuracy")
         raise PromotionError(
             f"{model.tag} failed its accuracy gate (test accuracy {accuracy}, gate "
-            f"{model.info.metadata.get('accuracy_gate')}); refusing to promote it"
+            f"{meta.get('accuracy_gate')}); refusing to promote it"
             if gate is False
             else f"{model.tag} records no accuracy gate; refusing to promote it"
         )
@@ -116,9 +118,13 @@ def status(config: Path | None = None) -> str:
             available = []
             lines.append("    (none in the store)")
         for model in sorted(available, key=lambda m: m.info.creation_time):
-            meta = model.info.metadata
+            meta: dict[str, Any] = dict(model.info.metadata)
             accuracy = meta.get("metrics", {}).get("test", {}).get("accuracy")
-            gate = {True: "gate passed", False: "gate FAILED"}.get(meta.get("gate_passed"), "no gate")
+            gate = (
+                {True: "gate passed", False: "gate FAILED"}.get(bool(meta["gate_passed"]), "no gate")
+                if "gate_passed" in meta
+                else "no gate"
+            )
             lines.append(f"    {model.tag.version}  {model.info.creation_time:%Y-%m-%d %H:%M}  test {accuracy}  {gate}")
     return "\n".join(lines)
 
