@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 
+import aiohttp
 import bentoml
 from starlette.staticfiles import StaticFiles
 
@@ -139,7 +140,14 @@ class SentimentService:
     async def run(self, model: LoadedModel, texts: list[str]) -> list[Prediction]:
         items = [TextItem(model_tag=model.tag, text=t) for t in texts]
         runner = self.runners[SETTINGS.models[model.family].runner]
-        results: list[ClassProbabilities] = await runner.to_async.predict(items)
+        try:
+            results: list[ClassProbabilities] = await runner.to_async.predict(items)
+        except aiohttp.ClientConnectionError as exc:
+            # The pooled connection to the runner went stale (the runner closes idle connections sooner
+            # than the client drops them: "Broken pipe", "Server disconnected"). A prediction has no
+            # side effects, so one retry on a fresh connection is safe.
+            logger.info("retrying on a fresh runner connection after %s: %s", type(exc).__name__, exc)
+            results = await runner.to_async.predict(items)
         return [to_prediction(r.probabilities) for r in results]
 
     async def classify(

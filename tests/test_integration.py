@@ -49,7 +49,8 @@ async def _burst(url: str, n: int, concurrency: int) -> collections.Counter:
             while not queue.empty():
                 i = queue.get_nowait()
                 text, _ = samples.LABELLED[i % len(samples.LABELLED)]
-                body = {"text": f"{text} #{i}", "model": ("logreg", "naive_bayes")[i % 2]}
+                # every family, so both runner connections are exercised
+                body = {"text": f"{text} #{i}", "model": ("logreg", "naive_bayes", "transformer")[i % 3]}
                 try:
                     r = await client.post("/sentiment", json=body)
                     statuses[r.status_code] += 1
