@@ -20,7 +20,8 @@ BENTO ?= sentiment-bento:latest
 IMAGE ?= $(BENTO)
 
 .PHONY: help install train train-transformer models serve test test-fast lint format clean \
-	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s
+	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s \
+	loadtest
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -92,6 +93,15 @@ stop-container:  ## stop the running container (SIGTERM) and remove it
 
 sync-k8s: install  ## copy configuration.yaml and serving.yaml into the Kubernetes ConfigMap
 	$(PY) deploy/kubernetes/sync-config.py
+
+LOADTEST_URL ?= http://127.0.0.1:$(PORT)
+USERS ?= 32
+SPAWN_RATE ?= 8
+DURATION ?= 60s
+
+loadtest: install  ## load-test a running service (start `make serve` first): USERS=32 DURATION=60s
+	$(PY) -m loadtest.run --host $(LOADTEST_URL) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
+		--duration $(DURATION) --out results/loadtest
 
 # ---- model lifecycle ------------------------------------------------------------------------------
 
