@@ -186,8 +186,8 @@ class TransformerPipeline(SentimentPipeline):
         ``encoder_tag`` is recorded in ``params()`` when the folder came from the Bento store.
         ``C`` is the inverse regularisation of the logistic regression used by ``mode="frozen"`` and
         by ``head_init="probe"``; ``lr``/``head_lr`` are AdamW learning rates of encoder and head
-        (the head starts far from its optimum and needs larger steps). ``max_steps`` caps fine-tuning
-        (tests use it); ``None`` runs ``epochs`` full epochs.
+        (the head starts far from its optimum and needs larger steps). ``max_steps``, when given, is the
+        number of optimiser steps and overrides ``epochs`` (tests use a few); ``None`` runs ``epochs`` epochs.
         """
         import torch
 
@@ -268,11 +268,7 @@ class TransformerPipeline(SentimentPipeline):
 
         model, head = self.encoder.model, self.head
         steps_per_epoch = -(-len(texts) // self.batch_size)
-        total = (
-            steps_per_epoch * self.epochs
-            if self.max_steps is None
-            else min(self.max_steps, steps_per_epoch * self.epochs)
-        )
+        total = steps_per_epoch * self.epochs if self.max_steps is None else self.max_steps
         warmup_steps = int(self.warmup * total)
         no_decay = ("bias", "LayerNorm.weight")
         groups = [
