@@ -25,7 +25,10 @@ logger = logging.getLogger("train.ensure")
 def missing_models() -> list[tuple[str, str]]:
     """(store name, version) pairs configured in serving.yaml and absent from the store."""
     missing = []
-    for deployment in load_settings().models.values():
+    settings = load_settings()
+    # the encoder first: the transformer training starts from it
+    deployments = ([settings.embedding] if settings.embedding else []) + list(settings.models.values())
+    for deployment in deployments:
         for version in deployment.versions:
             try:
                 bentoml.models.get(f"{deployment.store_name}:{version}")
