@@ -40,6 +40,7 @@ from contract import (
 )
 from errors import HumanErrorsMiddleware, install_log_filter
 from observability import ROUTING, SHADOW, record
+from openapi_docs import OpenAPICompletionMiddleware
 from pipelines.base import LABELS
 from pipelines.text import normalize_text
 from routing import Decision, Router, ShadowLauncher
@@ -363,6 +364,7 @@ def _ms_since(started: float) -> float:
 
 
 SentimentService.add_asgi_middleware(HumanErrorsMiddleware)  # type: ignore[attr-defined]
+SentimentService.add_asgi_middleware(OpenAPICompletionMiddleware)  # type: ignore[attr-defined]
 
 # The web page, served by the service itself at /ui/ (static files, no build step); Swagger UI stays at /.
 FRONTEND_DIR = Path(__file__).resolve().parent / "frontend"

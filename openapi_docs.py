@@ -1,0 +1,140 @@
+"""Completes BentoML's generated OpenAPI document for people using Swagger UI.
+
+BentoML documents each API's request and success schema. This ASGI middleware adds, on the way out of
+``GET /docs.json``: a one-line ``summary`` per operation (the first line of its docstring) and the
+error responses every endpoint can give (400, 404, 429, 503, 504) with the ``{"error": ...}`` body
+that errors.py guarantees, each with an example. It also turns pydantic's JSON-Schema ``examples``
+lists into OpenAPI 3.0's ``example`` (the document declares 3.0, where ``examples`` is not a schema
+keyword), which is what Swagger UI's "Try it out" fills the request body from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "title": "ErrorResponse",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong, in words."},
+        "detail": {
+            "type": "array",
+            "description": "For invalid input: one entry per problem.",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "400": (
+        "Invalid input: empty or too long text, too many texts, wrong JSON type, unknown field, body not JSON.",
+        {
+            "error": "text: must not be empty or only whitespace",
+            "detail": [{"field": "text", "message": "must not be empty or only whitespace"}],
+        },
+    ),
+    "404": (
+        "Unknown model family or version.",
+        {"error": "unknown model 'gpt'; available models: logreg, naive_bayes, transformer"},
+    ),
+    "429": (
+        "Too many requests in flight (traffic.max_concurrency); retry with backoff.",
+        {"error": "Too many requests"},
+    ),
+    "503": (
+        "Overloaded (a request that would wait too long is shed) or the model's runner is not answering.",
+        {"error": "model 'transformer' is temporarily unavailable: its runner (gpu) is not answering"},
+    ),
+    "504": ("The request took longer than traffic.timeout.", {"error": "request timed out"}),
+}
+
+DOCS_PATH = "/docs.json"
+
+
+def _examples_to_example(node: Any) -> None:
+    """Rewrite pydantic's JSON Schema into the OpenAPI 3.0 dialect the document declares."""
+    if isinstance(node, dict):
+        node.pop("propertyNames", None)  # JSON Schema only; the description names the keys
+        for key in ("anyOf", "oneOf"):  # `X | None`: OpenAPI 3.0 has no null type, it has `nullable`
+            options = node.get(key)
+            if isinstance(options, list) and {"type": "null"} in options:
+                rest = [o for o in options if o != {"type": "null"}]
+                node["nullable"] = True
+                if len(rest) == 1 and isinstance(rest[0], dict) and "$ref" not in rest[0]:
+                    del node[key]
+                    node.update({k: v for k, v in rest[0].items() if k not in node})
+                else:
+                    node[key] = rest
+        if "const" in node:
+            node["enum"] = [node.pop("const")]
+        if node.get("default", 0) is None:
+            node["nullable"] = True
+        if isinstance(node.get("examples"), list):  # a schema's examples (a media type's are a map)
+            examples = node.pop("examples")
+            if examples and "example" not in node:
+                node["example"] = examples[0]
+        for value in node.values():
+            _examples_to_example(value)
+    elif isinstance(node, list):
+        for value in node:
+            _examples_to_example(value)
+
+
+def complete(spec: dict[str, Any]) -> dict[str, Any]:
+    _examples_to_example(spec.get("paths", {}))
+    _examples_to_example(spec.get("components", {}))
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorResponse"] = ERROR_SCHEMA
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            if method != "post" or not isinstance(operation, dict):
+                continue
+            description = (operation.get("description") or "").strip()
+            operation.setdefault("summary", description.splitlines()[0] if description else path)
+            responses = operation.setdefault("responses", {})
+            for status, (meaning, example) in ERRORS.items():
+                # replaces BentoML's generic entries: errors.py shapes every 4xx body like this
+                responses[status] = {
+                    "description": meaning,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorResponse"},
+                            "example": example,
+                        }
+                    },
+                }
+    return spec
+
+
+class OpenAPICompletionMiddleware:
+    def __init__(self, app: Any, **_: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") != DOCS_PATH or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        assert start is not None
+        body = b"".join(chunks)
+        if start["status"] == 200:
+            body = json.dumps(complete(json.loads(body))).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
