@@ -62,7 +62,7 @@ test-fast: install  ## unit and HTTP tests only
 lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy settings.py contract.py errors.py observability.py routing.py service.py runners pipelines train lifecycle
+	$(BIN)/mypy settings.py contract.py errors.py observability.py openapi_docs.py routing.py service.py runners pipelines train lifecycle
 	$(BIN)/mypy --config-file client/pyproject.toml client/sentiment_client
 
 format: install  ## apply ruff's formatting and safe fixes
