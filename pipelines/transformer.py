@@ -10,9 +10,9 @@ Two pieces, usable on their own:
   keeps the encoder frozen and fits a logistic regression on its embeddings (``mode="frozen"``). Both
   end in the same torch head, so saving, loading and inference do not depend on how it was trained.
 
-Why fine-tuning is the default, measured on 2 CPU cores (movie snippets, seed 42; see the training
-script's docstring for the table): the frozen encoder with a tuned logistic regression reached 0.80
-held-out accuracy, the same as TF-IDF; one epoch of fine-tuning took a few minutes and reached 0.86.
+Why fine-tuning is the default, measured on 2 CPU cores (movie snippets, split seed 42; the table is in
+``train/transformer.py``): the frozen encoder with a tuned logistic regression reached 0.80 validation and
+0.77 test accuracy, below TF-IDF; full fine-tuning reached 0.82 test after one epoch and 0.85 after three.
 "Linear probe, then fine-tune" (``head_init="probe"``) starts the head from that logistic regression,
 so the first fine-tuning steps do not push random-head gradients through the pretrained features.
 
@@ -280,6 +280,8 @@ class TransformerPipeline(SentimentPipeline):
             },
             {"params": list(head.parameters()), "lr": self.head_lr},
         ]
+        # The fused AdamW kernel is faster per step on CPU but rounds differently; the released model was
+        # trained with the default one, which keeps "same data and seed, same metrics" true for it.
         optimizer = torch.optim.AdamW(groups, weight_decay=self.weight_decay)
 
         def schedule(step: int) -> float:
@@ -380,7 +382,6 @@ class TransformerPipeline(SentimentPipeline):
             params["finetune"] = {
                 "head_init": self.head_init,
                 "epochs": self.epochs,
-                "max_steps": self.max_steps,
                 "batch_size": self.batch_size,
                 "optimizer": "AdamW",
                 "lr": self.lr,
@@ -391,6 +392,8 @@ class TransformerPipeline(SentimentPipeline):
                 "schedule": "linear warm-up, linear decay",
                 "grad_clip_norm": 1.0,
             }
+            if self.max_steps is not None:  # Bento metadata rejects None, so an unset cap is left out
+                params["finetune"]["max_steps"] = self.max_steps
         if self.fit_info:
             params["fit"] = dict(self.fit_info)
         return params

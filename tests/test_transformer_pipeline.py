@@ -125,6 +125,21 @@ def test_fine_tuning_changes_the_encoder(encoder: SentenceEncoder, fitted: Trans
     assert fitted.params()["fit"]["finetune_steps"] == 4
 
 
+def _metadata_problems(value: object, where: str = "params") -> list[str]:
+    """Paths to values the Bento store would refuse as model metadata (None included)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _metadata_problems(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _metadata_problems(v, f"{where}[{i}]")]
+    return [] if isinstance(value, str | int | float | bool) else [f"{where}: {type(value).__name__}"]
+
+
+def test_params_are_valid_bento_metadata(fitted: TransformerPipeline) -> None:
+    # train.common saves params() as metadata only after the full training run; a None there fails at the end
+    assert _metadata_problems(fitted.params()) == []
+    assert _metadata_problems(TransformerPipeline(device="cpu", max_steps=None).params()) == []
+
+
 def test_save_and_load_round_trip(fitted: TransformerPipeline, tmp_path) -> None:
     fitted.save(str(tmp_path))
     for name in (f"{ENCODER_DIR}/config.json", f"{ENCODER_DIR}/model.safetensors", HEAD_FILE, CONFIG_FILE):
