@@ -1,6 +1,6 @@
 """Drift report: recorded traffic compared with the training distribution.
 
-    python -m lifecycle.drift [--since 2026-11-22T10:00:00] [--last 1000] [--family transformer]
+    python -m lifecycle.drift [--since 2026-11-22T10:00:00] [--until ...] [--last 1000] [--family transformer]
 
 Reads the prediction records the service writes (configuration.yaml ``monitoring``; by default
 ``var/monitoring/sentiment_predictions/data/*.log*``), keeps the answers callers got (not shadows),
@@ -90,7 +90,9 @@ def psi(reference: np.ndarray, window: np.ndarray, bins: int = 10) -> float:
     return float(np.sum((win_share - ref_share) * np.log(win_share / ref_share)))
 
 
-def read_records(log_dir: Path, since: str | None = None, family: str | None = None) -> list[dict]:
+def read_records(
+    log_dir: Path, since: str | None = None, family: str | None = None, until: str | None = None
+) -> list[dict]:
     pattern = str(log_dir / "sentiment_predictions" / "data" / "*.log*")
     records = []
     for path in sorted(glob.glob(pattern)):
@@ -103,6 +105,8 @@ def read_records(log_dir: Path, since: str | None = None, family: str | None = N
                 if record.get("role", "primary") != "primary" or record.get("family") == "ensemble":
                     continue
                 if since and record.get("timestamp", "") < since:
+                    continue
+                if until and record.get("timestamp", "") >= until:
                     continue
                 if family and record.get("family") != family:
                     continue
@@ -160,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "--log-dir", type=Path, default=Path(os.environ.get("SENTIMENT_MONITORING_DIR", DEFAULT_LOG_DIR))
     )
     parser.add_argument("--since", help="ISO time; only records from then on")
+    parser.add_argument("--until", help="ISO time; only records before then")
     parser.add_argument("--last", type=int, default=None, help="only the most recent N records")
     parser.add_argument("--family", help="only answers of this model family")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.since:
         datetime.datetime.fromisoformat(args.since)  # a clear error for a malformed time
-    records = read_records(args.log_dir, args.since, args.family)
+    records = read_records(args.log_dir, args.since, args.family, args.until)
     if args.last:
         records = records[-args.last :]
     report = compare(records, reference_profile())
