@@ -1,0 +1,101 @@
+"""The limit: the model's own throughput in one process, no HTTP, no serialisation.
+
+    python -m bench.inprocess --model-path PATH --sentences FILE [--threads 2] [--batch-sizes 1,4,16,64]
+
+Runs ``TransformerPipeline.predict_proba`` exactly as the runner does for one batch
+(``predict_proba(texts, batch_size=len(texts))``) on consecutive chunks of the benchmark sentences,
+and prints one JSON object: sentences/s per batch size (median of the repeats), and a breakdown of one
+batch into tokenisation and the model's forward pass. Run as its own process so that the torch thread
+count and the thread teams it creates are exactly the ones a runner worker would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-path", required=True)
+    parser.add_argument("--sentences", required=True, type=Path, help="one JSON request body per line")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-sizes", default="1,4,16,64")
+    parser.add_argument("--sentences-per-point", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--breakdown-batch", type=int, default=32)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from pipelines.transformer import TransformerPipeline
+
+    torch.set_num_threads(args.threads)
+    texts = [json.loads(line)["text"] for line in args.sentences.read_text().splitlines() if line.strip()]
+    pipeline = TransformerPipeline.load(args.model_path, device="cpu")
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+
+    def chunks(size: int, count: int) -> list[list[str]]:
+        out: list[list[str]] = []
+        i = 0
+        while len(out) * size < count:
+            out.append([texts[(i + k) % len(texts)] for k in range(size)])
+            i += size
+        return out
+
+    pipeline.predict_proba(texts[:64], batch_size=64)  # warm-up: allocator, thread pool, kernels
+    points = []
+    for size in sizes:
+        batches = chunks(size, max(args.sentences_per_point, size))
+        pipeline.predict_proba(batches[0], batch_size=size)
+        runs = []
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            for batch in batches:
+                pipeline.predict_proba(batch, batch_size=size)
+            elapsed = time.perf_counter() - started
+            runs.append(len(batches) * size / elapsed)
+        points.append(
+            {
+                "batch_size": size,
+                "sentences_per_s": round(statistics.median(runs), 1),
+                "ms_per_batch": round(1000 * size / statistics.median(runs), 2),
+                "runs": [round(r, 1) for r in runs],
+            }
+        )
+
+    # Where one batch's time goes: tokenising (Rust tokenizer) versus the encoder and head.
+    encoder = pipeline.encoder
+    batch = chunks(args.breakdown_batch, args.breakdown_batch)[0]
+    tok_times, fwd_times = [], []
+    with torch.inference_mode():
+        for _ in range(20):
+            t0 = time.perf_counter()
+            tokens = encoder.tokenize(batch)
+            t1 = time.perf_counter()
+            pipeline.head(encoder.forward(tokens))
+            t2 = time.perf_counter()
+            tok_times.append(t1 - t0)
+            fwd_times.append(t2 - t1)
+    result = {
+        "threads": args.threads,
+        "torch_num_threads": torch.get_num_threads(),
+        "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "(unset)"),
+        "points": points,
+        "breakdown": {
+            "batch_size": args.breakdown_batch,
+            "tokenize_ms": round(1000 * statistics.median(tok_times), 3),
+            "forward_ms": round(1000 * statistics.median(fwd_times), 3),
+        },
+    }
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
