@@ -7,7 +7,6 @@ concurrent callers. Which models and versions load, and the batching knobs, come
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 
 import bentoml
 
@@ -42,18 +41,9 @@ class CPUSentimentRunner:
     # dispatcher already runs only one batch at a time per worker.
     @bentoml.api(batchable=True, max_batch_size=_BATCHING.max_batch_size, max_latency_ms=_BATCHING.max_latency_ms)
     async def predict(self, items: list[TextItem]) -> list[ClassProbabilities]:
-        by_model: dict[str, list[int]] = defaultdict(list)
-        for i, item in enumerate(items):
-            by_model[item.model_tag].append(i)
-        out: list[ClassProbabilities | None] = [None] * len(items)
-        for tag, indices in by_model.items():
-            pipeline = self.pipelines.get(tag)
-            if pipeline is None:
-                raise bentoml.exceptions.NotFound(f"model {tag} is not loaded in this runner")
-            proba = pipeline.predict_proba([items[i].text for i in indices])
-            for row, i in zip(proba, indices, strict=True):
-                out[i] = ClassProbabilities(model_tag=tag, probabilities=[float(p) for p in row])
-        return out  # type: ignore[return-value]
+        return model_refs.predict_by_model(
+            items, lambda tag, texts: model_refs.loaded_pipeline(self.pipelines, tag).predict_proba(texts)
+        )
 
     @bentoml.api
     async def models(self) -> list[LoadedModel]:

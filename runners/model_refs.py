@@ -1,4 +1,4 @@
-"""Declare the configured model versions as ``BentoModel`` class attributes and load them.
+"""Declare the configured model versions as ``BentoModel`` class attributes, load them, and answer mixed batches.
 
 BentoML packages into a Bento exactly the models a service declares as ``BentoModel`` class attributes,
 so each configured version becomes one attribute. Declaring resolves nothing; loading happens in the
@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import bentoml
 
-from runners.contract import LoadedModel
+from runners.contract import ClassProbabilities, LoadedModel, TextItem
 from settings import ModelDeployment
 
 logger = logging.getLogger(__name__)
@@ -99,3 +100,26 @@ def describe(declared: Declared, stored: bentoml.Model) -> LoadedModel:
         labels=dict(info.labels),
         metadata=dict(info.metadata),
     )
+
+
+def predict_by_model(items: list[TextItem], predict_proba: Callable[[str, list[str]], Any]) -> list[ClassProbabilities]:
+    """Answer a batch that may mix models: one ``predict_proba(tag, texts)`` call per model, in input order.
+
+    An unknown tag is a 404: the entry service only sends tags the runner listed.
+    """
+    by_model: dict[str, list[int]] = defaultdict(list)
+    for i, item in enumerate(items):
+        by_model[item.model_tag].append(i)
+    out: list[ClassProbabilities | None] = [None] * len(items)
+    for tag, indices in by_model.items():
+        proba = predict_proba(tag, [items[i].text for i in indices])
+        for row, i in zip(proba, indices, strict=True):
+            out[i] = ClassProbabilities(model_tag=tag, probabilities=[float(p) for p in row])
+    return out  # type: ignore[return-value]
+
+
+def loaded_pipeline(pipelines: dict[str, T], tag: str) -> T:
+    pipeline = pipelines.get(tag)
+    if pipeline is None:
+        raise bentoml.exceptions.NotFound(f"model {tag} is not loaded in this runner")
+    return pipeline

@@ -18,7 +18,6 @@ the first for the cores.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 
 import bentoml
 import numpy as np
@@ -74,18 +73,13 @@ class TransformerRunner:
 
     @bentoml.api(batchable=True, max_batch_size=_KNOBS.max_batch_size, max_latency_ms=_KNOBS.max_latency_ms)
     async def predict(self, items: list[TextItem]) -> list[ClassProbabilities]:
-        by_model: dict[str, list[int]] = defaultdict(list)
-        for i, item in enumerate(items):
-            by_model[item.model_tag].append(i)
-        out: list[ClassProbabilities | None] = [None] * len(items)
-        for tag, indices in by_model.items():
-            pipeline = self.pipelines.get(tag)
-            if pipeline is None:
-                raise bentoml.exceptions.NotFound(f"model {tag} is not loaded in this runner")
-            proba = pipeline.predict_proba([items[i].text for i in indices], batch_size=len(indices))
-            for row, i in zip(proba, indices, strict=True):
-                out[i] = ClassProbabilities(model_tag=tag, probabilities=[float(p) for p in row])
-        return out  # type: ignore[return-value]
+        # the whole group in one forward pass, sorted by length inside predict_proba
+        return model_refs.predict_by_model(
+            items,
+            lambda tag, texts: model_refs.loaded_pipeline(self.pipelines, tag).predict_proba(
+                texts, batch_size=len(texts)
+            ),
+        )
 
     @bentoml.api(batchable=True, max_batch_size=_KNOBS.max_batch_size, max_latency_ms=_KNOBS.max_latency_ms)
     async def embed(self, texts: list[str]) -> np.ndarray:
