@@ -17,12 +17,15 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import bentoml
 from starlette.staticfiles import StaticFiles
 
+from coalesce import Coalescer
 from contract import (
     BatchRequest,
     BatchResponse,
@@ -47,7 +50,7 @@ from routing import Decision, Router, ShadowLauncher
 from runners.contract import ClassProbabilities, LoadedModel, TextItem
 from runners.cpu_sentiment import CPUSentimentRunner
 from runners.transformer import TransformerRunner
-from settings import Shadow, load_settings
+from settings import RunnerName, RunnerSettings, Shadow, load_settings
 
 logger = logging.getLogger("bentoml.sentiment.service")
 SETTINGS = load_settings()
@@ -84,12 +87,35 @@ class SentimentService:
 
     def __init__(self) -> None:
         self._catalogs: dict[str, list[LoadedModel]] = {}
-        self.runners = {"cpu": self.cpu_runner}
+        self.runners: dict[RunnerName, Any] = {"cpu": self.cpu_runner}
         if _USES_TRANSFORMER_RUNNER:
             self.runners["gpu"] = self.transformer_runner
+        # Concurrent requests for one runner share one call (coalesce.py); batching off means one each.
+        self.predictors: dict[str, Coalescer[TextItem, ClassProbabilities]] = {
+            name: _coalescer(SETTINGS.runners[name], self.runner_call(name, "predict")) for name in self.runners
+        }
+        if SETTINGS.embedding:  # the embedding model lives on the transformer runner
+            self.embedder = _coalescer(SETTINGS.runners["gpu"], self.runner_call("gpu", "embed"))
         routing = SETTINGS.routing
         self.router = Router(routing) if routing else None
         self.shadows = ShadowLauncher(routing.shadows, routing.max_shadows_in_flight) if routing else None
+
+    def runner_call(self, runner: RunnerName, method: str) -> Callable[[list[Any]], Awaitable[Any]]:
+        """One runner API as an async callable, with one retry on a stale connection."""
+
+        async def call(items: list[Any]) -> Any:
+            # looked up per call: the client binds its methods lazily, and tests swap runners
+            api = getattr(self.runners[runner].to_async, method)
+            try:
+                return await api(items)
+            except aiohttp.ClientConnectionError as exc:
+                # The pooled connection to the runner went stale (the runner closes idle connections
+                # sooner than the client drops them: "Broken pipe", "Server disconnected"). Predictions
+                # and embeddings have no side effects, so one retry on a fresh connection is safe.
+                logger.info("retrying on a fresh runner connection after %s: %s", type(exc).__name__, exc)
+                return await api(items)
+
+        return call
 
     # ---- model choice ----------------------------------------------------------------------------
 
@@ -140,15 +166,7 @@ class SentimentService:
 
     async def run(self, model: LoadedModel, texts: list[str]) -> list[Prediction]:
         items = [TextItem(model_tag=model.tag, text=t) for t in texts]
-        runner = self.runners[SETTINGS.models[model.family].runner]
-        try:
-            results: list[ClassProbabilities] = await runner.to_async.predict(items)
-        except aiohttp.ClientConnectionError as exc:
-            # The pooled connection to the runner went stale (the runner closes idle connections sooner
-            # than the client drops them: "Broken pipe", "Server disconnected"). A prediction has no
-            # side effects, so one retry on a fresh connection is safe.
-            logger.info("retrying on a fresh runner connection after %s: %s", type(exc).__name__, exc)
-            results = await runner.to_async.predict(items)
+        results = await self.predictors[SETTINGS.models[model.family].runner].submit(items)
         return [to_prediction(r.probabilities) for r in results]
 
     async def classify(
@@ -312,7 +330,7 @@ class SentimentService:
         if not SETTINGS.embedding:
             raise EmbeddingNotServed("no embedding model is configured (serving.yaml: embedding)")
         encoder = next(m for m in await self.catalog() if m.family == "embedding" and m.default)
-        vectors = await self.transformer_runner.to_async.embed([normalize_text(t) for t in texts])
+        vectors = await self.embedder.submit([normalize_text(t) for t in texts])
         return EmbedResponse(
             embeddings=[[round(float(x), 7) for x in row] for row in vectors],
             dim=len(vectors[0]),
@@ -347,6 +365,11 @@ class SentimentService:
 def to_prediction(probabilities: list[float]) -> Prediction:
     named: dict[str, float] = {label: round(p, 6) for label, p in zip(LABELS, probabilities, strict=True)}
     return Prediction.model_validate({"label": max(named, key=named.__getitem__), "probabilities": named})
+
+
+def _coalescer(knobs: RunnerSettings, call: Callable[[list[Any]], Awaitable[Any]]) -> Coalescer[Any, Any]:
+    in_flight = knobs.entry_calls_in_flight if knobs.batching else 0
+    return Coalescer(call, max_batch=knobs.max_batch_size, max_in_flight=in_flight)
 
 
 def _runner_of(family: str) -> str:

@@ -50,9 +50,36 @@ class ModelDeployment(_Strict):
 class RunnerSettings(_Strict):
     """Adaptive-batching knobs of one runner, and its thread budget."""
 
-    max_batch_size: int = Field(ge=1, le=4096)
+    max_batch_size: int = Field(ge=1, le=4096, description="largest adaptive batch; 1 turns batching off")
     max_latency_ms: int = Field(ge=1, le=600_000)
     torch_threads: int | None = Field(default=None, ge=1, le=256, description="torch intra-op threads")
+    forward_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="texts per forward pass inside one batch (length-sorted chunks); default: the whole batch",
+    )
+    entry_calls_in_flight: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="the entry service merges concurrent requests for this runner into one call while this "
+        "many of its calls are outstanding (coalesce.py); 0: one call per request",
+    )
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_size > 1
+
+    def api_options(self) -> dict[str, object]:
+        """Keyword arguments for ``@bentoml.api`` on a runner's list-in, list-out inference API.
+
+        BentoML refuses ``max_batch_size=1`` on a batchable API, so batching off means a plain API:
+        each request's list goes to the model as it came, one call per request.
+        """
+        if not self.batching:
+            return {}
+        return {"batchable": True, "max_batch_size": self.max_batch_size, "max_latency_ms": self.max_latency_ms}
 
 
 class Limits(_Strict):
@@ -147,7 +174,8 @@ class ServingSettings(_Strict):
                     f"models.{choice.family}.versions {configured}; add it there so it is loaded"
                 )
         for runner, knobs in self.runners.items():
-            if self.limits.max_batch_texts > knobs.max_batch_size:
+            # the dispatcher refuses a request larger than max_batch_size; a plain API has no such limit
+            if knobs.batching and self.limits.max_batch_texts > knobs.max_batch_size:
                 raise ValueError(
                     f"limits.max_batch_texts ({self.limits.max_batch_texts}) exceeds "
                     f"runners.{runner}.max_batch_size ({knobs.max_batch_size}); one client batch must fit"

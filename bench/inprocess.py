@@ -2,8 +2,9 @@
 
     python -m bench.inprocess --model-path PATH --sentences FILE [--threads 2] [--batch-sizes 1,4,16,64]
 
-Runs ``TransformerPipeline.predict_proba`` exactly as the runner does for one batch
-(``predict_proba(texts, batch_size=len(texts))``) on consecutive chunks of the benchmark sentences,
+Runs ``TransformerPipeline.predict_proba`` on consecutive chunks of the benchmark sentences, each
+batch as one forward pass (``predict_proba(texts, batch_size=len(texts))``) and, with
+``--forward-batch-size N``, also as the runner does with that knob (length-sorted forward passes of N),
 and prints one JSON object: sentences/s per batch size (median of the repeats), and a breakdown of one
 batch into tokenisation and the model's forward pass. Run as its own process so that the torch thread
 count and the thread teams it creates are exactly the ones a runner worker would have.
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sentences-per-point", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--breakdown-batch", type=int, default=32)
+    parser.add_argument("--forward-batch-size", type=int, default=0, help="0: one forward pass per batch only")
     args = parser.parse_args(argv)
 
     import torch
@@ -49,25 +51,34 @@ def main(argv: list[str] | None = None) -> None:
         return out
 
     pipeline.predict_proba(texts[:64], batch_size=64)  # warm-up: allocator, thread pool, kernels
-    points = []
-    for size in sizes:
-        batches = chunks(size, max(args.sentences_per_point, size))
-        pipeline.predict_proba(batches[0], batch_size=size)
+
+    def rate(batches: list[list[str]], forward: int) -> list[float]:
+        pipeline.predict_proba(batches[0], batch_size=forward)
         runs = []
         for _ in range(args.repeats):
             started = time.perf_counter()
             for batch in batches:
-                pipeline.predict_proba(batch, batch_size=size)
+                pipeline.predict_proba(batch, batch_size=forward)
             elapsed = time.perf_counter() - started
-            runs.append(len(batches) * size / elapsed)
-        points.append(
-            {
-                "batch_size": size,
-                "sentences_per_s": round(statistics.median(runs), 1),
-                "ms_per_batch": round(1000 * size / statistics.median(runs), 2),
-                "runs": [round(r, 1) for r in runs],
-            }
-        )
+            runs.append(sum(map(len, batches)) / elapsed)
+        return runs
+
+    points = []
+    for size in sizes:
+        batches = chunks(size, max(args.sentences_per_point, size))
+        runs = rate(batches, size)
+        point = {
+            "batch_size": size,
+            "sentences_per_s": round(statistics.median(runs), 1),
+            "ms_per_batch": round(1000 * size / statistics.median(runs), 2),
+            "runs": [round(r, 1) for r in runs],
+        }
+        if 0 < args.forward_batch_size < size:
+            chunked = rate(batches, args.forward_batch_size)
+            point["forward_batch_size"] = args.forward_batch_size
+            point["chunked_sentences_per_s"] = round(statistics.median(chunked), 1)
+            point["chunked_runs"] = [round(r, 1) for r in chunked]
+        points.append(point)
 
     # Where one batch's time goes: tokenising (Rust tokenizer) versus the encoder and head.
     encoder = pipeline.encoder

@@ -1,8 +1,10 @@
-"""The adaptive batch-size histogram from a BentoML server's Prometheus ``/metrics``.
+"""The batch-size histogram from a server's Prometheus ``/metrics``.
 
-BentoML observes, for every batch its dispatcher hands to a batchable API, the number of requests in
-that batch (``bentoml_service_adaptive_batch_size``, labels ``runner_name`` and ``method_name``).
-Scraping before and after a point and subtracting gives the batches formed during that point.
+The runners observe, for every call of a batchable API, the number of texts that went through the model
+together (``sentiment_runner_batch_texts``, labels ``runner`` and ``method``; runners/batch_metrics.py).
+BentoML's own ``bentoml_service_adaptive_batch_size`` counts requests instead, and the entry service
+sends one request per coalesced group, so it would understate the batches. Scraping before and after a
+point and subtracting gives the batches formed during that point.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ _LINE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\}
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
+METRIC = "sentiment_runner_batch_texts"
+
+
 def scrape(url: str, runner: str = "TransformerRunner", method: str = "predict") -> dict[str, float]:
     """Cumulative histogram of one runner method: ``{"le=1": n, ..., "le=+Inf": n, "sum": s, "count": n}``.
 
@@ -26,13 +31,13 @@ def scrape(url: str, runner: str = "TransformerRunner", method: str = "predict")
         raise RuntimeError(f"{url} answered {status}")
     out: dict[str, float] = {}
     for line in body.decode().splitlines():
-        if not line or line.startswith("#") or "adaptive_batch_size" not in line:
+        if not line or line.startswith("#") or not line.startswith(METRIC):
             continue
         m = _LINE.match(line)
         if not m:
             continue
         labels = dict(_LABEL.findall(m.group("labels") or ""))
-        if labels.get("runner_name") != runner or labels.get("method_name") != method:
+        if labels.get("runner") != runner or labels.get("method") != method:
             continue
         name = m.group("name")
         if name.endswith("_bucket"):
@@ -71,7 +76,7 @@ def difference(before: dict[str, float], after: dict[str, float]) -> dict[str, o
         previous_le, previous_n = le, n
     return {
         "batches": int(round(count)),
-        "requests": int(round(total)),
+        "texts": int(round(total)),
         "mean_batch": round(total / count, 2) if count else None,
         "sizes": ranges,
     }

@@ -32,8 +32,8 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
     ray = next((s for s in result["servers"] if s["kind"] == "ray"), None)
     limit = None
     for p in (result.get("inprocess") or {}).get("points", []):
-        if p["batch_size"] == 64:
-            limit = p["sentences_per_s"]
+        if p["batch_size"] == 64:  # the better of one forward pass and the runner's forward chunks
+            limit = max(p["sentences_per_s"], p.get("chunked_sentences_per_s") or 0.0)
     rows: list[dict[str, Any]] = []
 
     def add(goal: str, c: int | None, value: float | None, target: float, detail: str, extra_ok: bool = True) -> None:
@@ -156,11 +156,18 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             f"## The limit: in-process `TransformerPipeline.predict_proba`, {inproc['threads']} torch threads",
             "",
-            "| batch size | sentences/s | ms per batch |",
-            "|---:|---:|---:|",
+            "| batch size | sentences/s, one forward pass | ms per batch | sentences/s, length-sorted forward passes |",
+            "|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {p['batch_size']} | {p['sentences_per_s']:.0f} | {p['ms_per_batch']:.1f} |" for p in inproc["points"]
+            f"| {p['batch_size']} | {p['sentences_per_s']:.0f} | {p['ms_per_batch']:.1f} | "
+            + (
+                f"{p['chunked_sentences_per_s']:.0f} (of {p['forward_batch_size']})"
+                if p.get("chunked_sentences_per_s")
+                else "–"
+            )
+            + " |"
+            for p in inproc["points"]
         ]
         if "other_cores" in inproc:
             lines += [

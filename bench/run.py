@@ -39,6 +39,7 @@ from typing import Any
 
 from bench import loadgen, procstat, report, sentences, suites
 from bench.servers import ROOT, Launcher, ServerSpec, VariantError, probe
+from settings import load_settings
 
 logger = logging.getLogger("bench")
 
@@ -108,6 +109,34 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def other_cores(exclude_roots: list[int], seconds: float = 5.0) -> float:
+    """Cores that processes outside ``exclude_roots`` (and this process) keep busy, over ``seconds``."""
+    roots = [os.getpid(), *exclude_roots]
+    before = procstat.snapshot(roots)
+    time.sleep(seconds)
+    after = procstat.snapshot(roots)
+    ours = sum(procstat.cores_by_role(before, after, seconds, lambda _: "ours").values())
+    return max(0.0, procstat.machine_cores(before, after) - ours)
+
+
+def wait_until_others_idle(exclude_roots: list[int], max_other: float, max_wait_s: float) -> float:
+    """Wait until other processes use less than ``max_other`` cores (two 5-s windows in a row).
+
+    Unlike the load average, this ignores the server under test itself and reacts within seconds.
+    Returns the seconds waited.
+    """
+    started = time.monotonic()
+    calm = 0
+    while time.monotonic() - started < max_wait_s:
+        used = other_cores(exclude_roots)
+        calm = calm + 1 if used < max_other else 0
+        if calm >= 2:
+            break
+        if calm == 0:
+            logger.info("other processes use %.2f cores; waiting", used)
+    return round(time.monotonic() - started, 1)
+
+
 def wait_for_quiet(threshold: float, max_wait_s: float, poll_s: float = 60.0) -> dict[str, Any]:
     """Poll the 1-minute load average until it drops below ``threshold`` or ``max_wait_s`` passes."""
     started = time.monotonic()
@@ -151,10 +180,17 @@ def resolve_model(bentoml_home: str) -> tuple[str, str]:
 
 
 def run_inprocess(
-    model_path: str, bodies: Path, threads: int, batch_sizes: list[int], per_point: int, repeats: int
+    model_path: str,
+    bodies: Path,
+    threads: int,
+    batch_sizes: list[int],
+    per_point: int,
+    repeats: int,
+    forward_batch_size: int | None = None,
 ) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.inprocess", "--model-path", model_path, "--sentences", str(bodies)]
     cmd += ["--threads", str(threads), "--batch-sizes", ",".join(map(str, batch_sizes))]
+    cmd += ["--forward-batch-size", str(forward_batch_size or 0)]
     cmd += ["--sentences-per-point", str(per_point), "--repeats", str(repeats)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -281,17 +317,17 @@ def median_point(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if middle.get("batches") is not None:
         sizes: dict[str, int] = {}
-        batches = requests = 0
+        batches = texts = 0
         for r in runs:
             b = r["batches"]
             batches += b["batches"]
-            requests += b["requests"]
+            texts += b["texts"]
             for k, n in b["sizes"].items():
                 sizes[k] = sizes.get(k, 0) + n
         out["batches"] = {
             "batches": batches,
-            "requests": requests,
-            "mean_batch": round(requests / batches, 2) if batches else None,
+            "texts": texts,
+            "mean_batch": round(texts / batches, 2) if batches else None,
             "sizes": sizes,
         }
     out["other_cores"] = med([r["other_cores"] for r in runs])
@@ -308,7 +344,6 @@ class Guard:
 
     max_other_cores: float = 0.3
     retries: int = 2
-    quiet_load: float = 1.0
     wait_s: float = 300.0
 
 
@@ -352,7 +387,7 @@ def measure_server(
                         run["other_cores"],
                         load_average(),
                     )
-                    wait_for_quiet(guard.quiet_load, guard.wait_s, poll_s=30)
+                    wait_until_others_idle(server.roots(), guard.max_other_cores, guard.wait_s)
                     run = measure_point(server, body_file, c, requests)
                     drain(run)
                     retries -= 1
@@ -403,7 +438,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=None, help="requests per point (default 1000)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per point; the median is reported (default 3)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up requests before the points (default 200)")
-    parser.add_argument("--only", default=None, help="measure only the servers whose name contains this text")
+    parser.add_argument(
+        "--only", default=None, help="measure only the servers whose name contains one of these comma-separated texts"
+    )
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-fastapi", action="store_true")
     parser.add_argument("--no-inprocess", action="store_true")
@@ -482,7 +519,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         else suites.SUITES[args.suite]()
     )
     if args.only:
-        specs = [s for s in specs if args.only.lower() in s.name.lower()]
+        wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+        specs = [s for s in specs if any(w in s.name.lower() for w in wanted)]
 
     result: dict[str, Any] = {
         "suite": args.suite,
@@ -515,11 +553,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     sizes,
                     per_point=64 if args.quick else 1024,
                     repeats=1 if args.quick else 3,
+                    forward_batch_size=load_settings(ROOT / "serving.yaml").runners["gpu"].forward_batch_size,
                 )
                 if result["inprocess"]["other_cores"] <= args.max_other_cores or attempt == args.retries:
                     break
                 logger.warning("in-process limit disturbed by other processes; measuring again when quiet")
-                wait_for_quiet(args.quiet_load, 300, poll_s=30)
+                wait_until_others_idle([], args.max_other_cores, 300)
             if args.suite == "knobs" and args.inprocess_threads != 1:
                 # torch_threads: the same limit with one thread, for the runner's thread budget.
                 result["inprocess_1_thread"] = run_inprocess(
@@ -545,7 +584,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     args.warmup,
                     probe_texts,
                     reference,
-                    Guard(args.max_other_cores, args.retries, args.quiet_load),
+                    Guard(args.max_other_cores, args.retries),
                 )
             except VariantError as exc:
                 logger.warning("skipped %s: %s", spec.name, exc)

@@ -248,7 +248,8 @@ class Launcher:
             if spec.kind == "fastapi":
                 # The same HTTP stack BentoML runs on in the project's environment (asyncio loop, h11),
                 # so the comparison is about batching and composition, not about uvloop/httptools.
-                cmd = [str(self.peers_python), "-m", "uvicorn", "bench.peers.fastapi_app:app"]
+                # bench.peers.fastapi_serve: uvicorn, with TCP_NODELAY also for --workers > 1 (see there).
+                cmd = [str(self.peers_python), "-m", "bench.peers.fastapi_serve", "bench.peers.fastapi_app:app"]
                 cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(spec.workers)]
                 cmd += ["--loop", "asyncio", "--http", "h11", "--no-access-log", "--log-level", "warning"]
                 role = fastapi_role

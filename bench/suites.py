@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from bench.servers import ServerSpec
 
+# max_batch_size 1 in serving.yaml turns batching off: the runner then declares plain APIs (BentoML
+# refuses max_batch_size 1 on a batchable one), one request per model call.
 BATCHING_OFF = {"runners": {"gpu": {"max_batch_size": 1}}, "limits": {"max_batch_texts": 1}}
-# BentoML rejects max_batch_size 1 on a batchable API ("'max_batch_size' must be > 1"); this patch of
-# runners/transformer.py declares plain APIs when serving.yaml asks for max_batch_size 1.
-UNBATCHED_PATCH = "batching-off-at-max-batch-size-1.patch"
 
 
 def main_suite(*, fastapi: bool = True, ray: bool = True) -> list[ServerSpec]:
@@ -28,10 +27,9 @@ def main_suite(*, fastapi: bool = True, ray: bool = True) -> list[ServerSpec]:
         ServerSpec(
             "BentoML entry → runner, batching off",
             "bentoml",
-            "serving.yaml copy with runners.gpu.max_batch_size 1 (and limits.max_batch_texts 1); the runner "
-            f"code with bench/variants/{UNBATCHED_PATCH} (plain, non-batchable APIs at max_batch_size 1)",
+            "serving.yaml copy with runners.gpu.max_batch_size 1 (plain, non-batchable runner APIs: one "
+            "request per forward pass) and limits.max_batch_texts 1",
             serving_overrides=BATCHING_OFF,
-            patches=(UNBATCHED_PATCH,),
         ),
     ]
     if fastapi:
@@ -64,15 +62,18 @@ def main_suite(*, fastapi: bool = True, ray: bool = True) -> list[ServerSpec]:
 
 
 # Everything in the composition suite that costs CPU per request and can be changed without touching
-# code: logs, prediction records, the hop's session recycling, the tokenizer's thread pool.
+# code: logs, prediction records, the tokenizer's thread pool, the size of each forward pass.
 NO_ACCESS_LOG = {"services.logging.access.enabled": "false"}
 NO_RUNNER_ACCESS_LOG = {"services.TransformerRunner.logging.access.enabled": "false"}
 NO_MONITORING = {"services.monitoring.enabled": "false"}
-KEEP_RUNNER_SESSION = {
-    "services.TransformerRunner.runner_connection.max_requests": "1000000000",
-    "services.TransformerRunner.runner_connection.max_age": "1000000000.0",
-}
-NO_TOKENIZER_THREADS = {"TOKENIZERS_PARALLELISM": "false"}
+ONE_FORWARD_PASS = {"runners": {"gpu": {"forward_batch_size": None}}}
+
+
+def _entry_calls(n: int) -> dict[str, object]:
+    return {"runners": {"gpu": {"entry_calls_in_flight": n}}}
+
+
+TOKENIZER_THREADS = {"TOKENIZERS_PARALLELISM": "true"}
 MODEL_THREAD_PATCH = "runner-model-thread.patch"
 
 
@@ -89,15 +90,9 @@ def composition_suite() -> list[ServerSpec]:
             group="composition",
         ),
         row(
-            "TOKENIZERS_PARALLELISM=false",
-            "the Rust tokenizer encodes on the calling thread instead of its own thread pool",
-            env=NO_TOKENIZER_THREADS,
-        ),
-        row(
-            "runner session kept (runner_connection)",
-            "services.TransformerRunner.runner_connection max_requests/max_age 1e9: the entry's client "
-            "never replaces its session to the runner (configuration.yaml sets this for CPUSentimentRunner only)",
-            config_options=KEEP_RUNNER_SESSION,
+            "TOKENIZERS_PARALLELISM=true",
+            "the Rust tokenizer encodes a batch on its own thread pool (pipelines/transformer.py turns it off)",
+            env=TOKENIZER_THREADS,
         ),
         row(
             "runner access log off",
@@ -108,43 +103,58 @@ def composition_suite() -> list[ServerSpec]:
         row("all access logs off", "services.logging.access.enabled=false", config_options=NO_ACCESS_LOG),
         row("prediction records off", "services.monitoring.enabled=false", config_options=NO_MONITORING),
         row(
+            "one forward pass per batch",
+            "runners.gpu.forward_batch_size unset (default 16): the whole batch, padded to its longest text, "
+            "in one forward pass",
+            serving_overrides=ONE_FORWARD_PASS,
+        ),
+        row(
+            "one call per request (no coalescing)",
+            "runners.gpu.entry_calls_in_flight 0: every public request is its own entry → runner call",
+            serving_overrides=_entry_calls(0),
+        ),
+        row(
+            "coalescing, 2 calls in flight",
+            "runners.gpu.entry_calls_in_flight 2 (default 1): one call can wait at the runner while one computes",
+            serving_overrides=_entry_calls(2),
+        ),
+        row(
+            "OMP_WAIT_POLICY=PASSIVE",
+            "torch's OpenMP threads sleep as soon as a parallel region ends instead of spin-waiting for the next",
+            env={"OMP_WAIT_POLICY": "PASSIVE"},
+        ),
+        row(
             "runner on a dedicated model thread",
             f"bench/variants/{MODEL_THREAD_PATCH}: torch loads and runs on one thread of its own; the runner's "
             "event loop reads and answers requests while a batch computes",
             patches=(MODEL_THREAD_PATCH,),
         ),
-        row(
-            "proposed: session kept + runner access log off + model thread",
-            "the three changes proposed for the composition, together",
-            config_options={**KEEP_RUNNER_SESSION, **NO_RUNNER_ACCESS_LOG},
-            patches=(MODEL_THREAD_PATCH,),
-        ),
     ]
 
 
-def _gpu(**knobs: int) -> dict[str, object]:
-    return {"runners": {"gpu": knobs}}
-
-
 def knobs_suite() -> list[ServerSpec]:
-    rows = []
-    for size, latency, threads in [
-        (64, 5000, 2),  # the committed defaults
-        (16, 5000, 2),
-        (32, 5000, 2),
-        (128, 5000, 2),
-        (64, 1000, 2),
-        (64, 60000, 2),
-        (64, 5000, 1),
+    """The committed runners.gpu knobs, then one knob changed per row."""
+    rows = [ServerSpec("defaults (serving.yaml as committed)", "bentoml", "runners.gpu as committed", group="knobs")]
+    for knobs in [
+        {"max_batch_size": 16},
+        {"max_batch_size": 32},
+        {"max_batch_size": 128},
+        {"max_latency_ms": 1000},
+        {"max_latency_ms": 60000},
+        {"forward_batch_size": 8},
+        {"forward_batch_size": 32},
+        {"entry_calls_in_flight": 2},
+        {"torch_threads": 1},
     ]:
-        overrides: dict[str, object] = _gpu(max_batch_size=size, max_latency_ms=latency, torch_threads=threads)
-        if size < 64:
-            overrides["limits"] = {"max_batch_texts": size}
+        overrides: dict[str, object] = {"runners": {"gpu": knobs}}
+        if knobs.get("max_batch_size", 64) < 64:
+            overrides["limits"] = {"max_batch_texts": knobs["max_batch_size"]}
+        name = ", ".join(f"{k} {v}" for k, v in knobs.items())
         rows.append(
             ServerSpec(
-                f"max_batch_size {size}, max_latency_ms {latency}, torch_threads {threads}",
+                name,
                 "bentoml",
-                "runners.gpu in a serving.yaml copy",
+                f"runners.gpu.{name} in a serving.yaml copy",
                 serving_overrides=overrides,
                 group="knobs",
             )

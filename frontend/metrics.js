@@ -99,7 +99,9 @@ export function requestTotals(samples, endpoints = PREDICTION_ENDPOINTS) {
 }
 
 /**
- * The adaptive batch-size histograms, one per runner and batched method, summed over workers.
+ * The runners' batch-size histograms (texts per model call, sentiment_runner_batch_texts), one per
+ * runner and batched method, summed over workers. BentoML's own adaptive_batch_size counts requests,
+ * and the entry service sends one request per coalesced group, so it would understate the batches.
  * @param {Sample[]} samples
  * @returns {Map<string, Histogram>} keyed by "Runner" or "Runner.method" when a runner batches several methods
  */
@@ -107,10 +109,10 @@ export function batchHistograms(samples) {
   /** @type {Map<string, {runner: string, method: string, hist: Histogram}>} */
   const groups = new Map();
   for (const s of samples) {
-    const part = /adaptive_batch_size_(bucket|sum|count)$/.exec(s.name)?.[1];
+    const part = /^sentiment_runner_batch_texts_(bucket|sum|count)$/.exec(s.name)?.[1];
     if (!part) continue;
-    const runner = s.labels.runner_name || s.labels.service_name || "runner";
-    const method = s.labels.method_name || "";
+    const runner = s.labels.runner || "runner";
+    const method = s.labels.method || "";
     const id = `${runner}\u0000${method}`;
     let group = groups.get(id);
     if (!group) {

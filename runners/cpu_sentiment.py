@@ -10,7 +10,7 @@ import logging
 
 import bentoml
 
-from runners import model_refs
+from runners import batch_metrics, model_refs
 from runners.contract import ClassProbabilities, LoadedModel, TextItem
 from settings import load_settings
 
@@ -39,8 +39,9 @@ class CPUSentimentRunner:
 
     # ``async def`` keeps inference on the event loop's thread: no thread hand-off per batch, and the
     # dispatcher already runs only one batch at a time per worker.
-    @bentoml.api(batchable=True, max_batch_size=_BATCHING.max_batch_size, max_latency_ms=_BATCHING.max_latency_ms)
+    @bentoml.api(**_BATCHING.api_options())
     async def predict(self, items: list[TextItem]) -> list[ClassProbabilities]:
+        batch_metrics.observe("CPUSentimentRunner", "predict", len(items))
         return model_refs.predict_by_model(
             items, lambda tag, texts: model_refs.loaded_pipeline(self.pipelines, tag).predict_proba(texts)
         )

@@ -22,7 +22,7 @@ import logging
 import bentoml
 import numpy as np
 
-from runners import model_refs
+from runners import batch_metrics, model_refs
 from runners.contract import ClassProbabilities, LoadedModel, TextItem
 from settings import RunnerSettings, load_settings
 
@@ -71,21 +71,27 @@ class TransformerRunner:
             self.loaded.append(model_refs.describe(declared, stored))
             logger.info("loaded %s as %s on %s", declared.requested, stored.tag, self.device)
 
-    @bentoml.api(batchable=True, max_batch_size=_KNOBS.max_batch_size, max_latency_ms=_KNOBS.max_latency_ms)
+    @bentoml.api(**_KNOBS.api_options())
     async def predict(self, items: list[TextItem]) -> list[ClassProbabilities]:
-        # the whole group in one forward pass, sorted by length inside predict_proba
+        batch_metrics.observe("TransformerRunner", "predict", len(items))
+        # sorted by length inside predict_proba, then forward passes of forward_batch_size texts
         return model_refs.predict_by_model(
             items,
             lambda tag, texts: model_refs.loaded_pipeline(self.pipelines, tag).predict_proba(
-                texts, batch_size=len(texts)
+                texts, batch_size=self.forward_batch(len(texts))
             ),
         )
 
-    @bentoml.api(batchable=True, max_batch_size=_KNOBS.max_batch_size, max_latency_ms=_KNOBS.max_latency_ms)
+    @bentoml.api(**_KNOBS.api_options())
     async def embed(self, texts: list[str]) -> np.ndarray:
         if self.encoder is None:
             raise bentoml.exceptions.NotFound("no embedding model is configured (serving.yaml: embedding)")
-        return self.encoder.embed(texts, batch_size=len(texts))
+        batch_metrics.observe("TransformerRunner", "embed", len(texts))
+        return self.encoder.embed(texts, batch_size=self.forward_batch(len(texts)))
+
+    def forward_batch(self, n: int) -> int:
+        """Texts per forward pass for a batch of ``n``: ``forward_batch_size`` from serving.yaml, else all."""
+        return min(n, _KNOBS.forward_batch_size or n)
 
     @bentoml.api
     async def models(self) -> list[LoadedModel]:

@@ -73,7 +73,7 @@ def test_json_structure(quick_run: Path, tiny_models: dict[str, str]) -> None:
         assert "entry (SentimentService)" in point["cores"]["cpu_ms_per_request"]
     batches = servers[ON]["points"][0]["batches"]
     assert batches["batches"] >= 1 and batches["mean_batch"] >= 1 and batches["sizes"]
-    assert batches["requests"] >= result["method"]["requests_per_point"]
+    assert batches["texts"] >= result["method"]["requests_per_point"]
     assert servers[OFF]["settings"]["serving_yaml_runners"]["gpu"]["max_batch_size"] == 1
 
     goals = result["goals"]

@@ -325,7 +325,7 @@ def test_metrics_parser_agrees_with_prometheus_client(page, server):
         for s in family.samples:
             if s.name.endswith("_request_total") and s.labels.get("endpoint") in ("/sentiment", "/sentiment/batch"):
                 requests += s.value
-            if s.name.endswith("adaptive_batch_size_count"):
+            if s.name == "sentiment_runner_batch_texts_count":
                 batches += s.value
     assert requests > 0 and batches > 0
 

@@ -44,3 +44,16 @@ def test_missing_file_and_bad_yaml(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(VALID))
     assert settings.load_settings(good).limits.max_text_chars == 100
+
+
+def test_max_batch_size_1_turns_batching_off():
+    """BentoML refuses max_batch_size 1 on a batchable API, so 1 means plain APIs, and a client batch of
+    any allowed size goes to the model in one call (no dispatcher limit to fit under)."""
+    off = settings.parse_settings(
+        {**VALID, "runners": {"cpu": {"max_batch_size": 1, "max_latency_ms": 1000}}}, "serving.yaml"
+    )
+    assert off.runners["cpu"].batching is False
+    assert off.runners["cpu"].api_options() == {}
+    on = settings.parse_settings(VALID, "serving.yaml").runners["cpu"]
+    assert on.api_options() == {"batchable": True, "max_batch_size": 64, "max_latency_ms": 1000}
+    assert on.forward_batch_size is None

@@ -1,0 +1,132 @@
+"""Unit tests of the entry service's request coalescing (coalesce.py)."""
+
+import asyncio
+
+import pytest
+
+from coalesce import Coalescer
+
+
+class FakeRunner:
+    """Answers each item with its double after ``delay`` seconds; records the calls it received."""
+
+    def __init__(self, delay: float = 0.02, fail_with: Exception | None = None) -> None:
+        self.delay = delay
+        self.fail_with = fail_with
+        self.calls: list[list[int]] = []
+        self.outstanding = 0
+        self.max_outstanding = 0
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.calls.append(list(items))
+        self.outstanding += 1
+        self.max_outstanding = max(self.max_outstanding, self.outstanding)
+        try:
+            await asyncio.sleep(self.delay)
+            if self.fail_with is not None:
+                raise self.fail_with
+            return [2 * x for x in items]
+        finally:
+            self.outstanding -= 1
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_lone_request_goes_straight_through():
+    async def main():
+        runner = FakeRunner()
+        coalescer = Coalescer(runner, max_batch=64, max_in_flight=1)
+        assert await coalescer.submit([1, 2]) == [2, 4]
+        assert runner.calls == [[1, 2]]
+
+    run(main())
+
+
+def test_concurrent_requests_share_calls_and_get_their_own_answers_in_order():
+    async def main():
+        runner = FakeRunner()
+        coalescer = Coalescer(runner, max_batch=64, max_in_flight=1)
+        requests = [[i, 100 + i] for i in range(20)]
+        answers = await asyncio.gather(*(coalescer.submit(r) for r in requests))
+        assert [list(a) for a in answers] == [[2 * x for x in r] for r in requests]
+        # the first request left alone; the other 19 queued behind it and left together
+        assert len(runner.calls) == 2
+        assert runner.calls[0] == [0, 100]
+        assert sorted(runner.calls[1]) == sorted(x for r in requests[1:] for x in r)
+        assert runner.max_outstanding == 1
+
+    run(main())
+
+
+def test_calls_never_exceed_max_batch_or_max_in_flight():
+    async def main():
+        runner = FakeRunner()
+        coalescer = Coalescer(runner, max_batch=8, max_in_flight=2)
+        requests = [[i] * (1 + i % 3) for i in range(40)]
+        answers = await asyncio.gather(*(coalescer.submit(r) for r in requests))
+        assert [list(a) for a in answers] == [[2 * x for x in r] for r in requests]
+        assert max(len(c) for c in runner.calls) <= 8
+        assert runner.max_outstanding == 2
+        assert sum(len(c) for c in runner.calls) == sum(len(r) for r in requests)
+
+    run(main())
+
+
+def test_in_flight_zero_means_one_call_per_request():
+    async def main():
+        runner = FakeRunner()
+        coalescer = Coalescer(runner, max_batch=64, max_in_flight=0)
+        await asyncio.gather(*(coalescer.submit([i]) for i in range(10)))
+        assert len(runner.calls) == 10
+        assert runner.max_outstanding == 10
+
+    run(main())
+
+
+def test_a_failed_call_fails_every_request_in_it_and_the_next_call_still_runs():
+    async def main():
+        runner = FakeRunner(fail_with=ConnectionError("runner down"))
+        coalescer = Coalescer(runner, max_batch=64, max_in_flight=1)
+        results = await asyncio.gather(*(coalescer.submit([i]) for i in range(5)), return_exceptions=True)
+        assert all(isinstance(r, ConnectionError) for r in results)
+        runner.fail_with = None
+        assert await coalescer.submit([7]) == [14]
+
+    run(main())
+
+
+def test_a_wrong_number_of_results_is_an_error_not_a_silent_mismatch():
+    async def short(items: list[int]) -> list[int]:
+        return [0] * (len(items) - 1)
+
+    async def main():
+        coalescer = Coalescer(short, max_batch=64, max_in_flight=1)
+        with pytest.raises(RuntimeError, match="answered 1 results for 2 inputs"):
+            await coalescer.submit([1, 2])
+
+    run(main())
+
+
+def test_a_caller_that_gives_up_does_not_break_the_others():
+    async def main():
+        runner = FakeRunner(delay=0.05)
+        coalescer = Coalescer(runner, max_batch=64, max_in_flight=1)
+        first = asyncio.create_task(coalescer.submit([1]))
+        await asyncio.sleep(0)
+        impatient = asyncio.create_task(coalescer.submit([2]))
+        patient = asyncio.create_task(coalescer.submit([3]))
+        await asyncio.sleep(0)
+        impatient.cancel()
+        assert await first == [2]
+        assert await patient == [6]
+        assert impatient.cancelled()
+        assert [3] in runner.calls  # the cancelled request was dropped from the queued call
+
+    run(main())
+
+
+def test_invalid_limits_are_refused():
+    with pytest.raises(ValueError):
+        Coalescer(FakeRunner(), max_batch=0, max_in_flight=1)
