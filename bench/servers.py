@@ -114,7 +114,7 @@ def bentoml_role(cmd: str) -> str:
 
 
 def fastapi_role(cmd: str) -> str:
-    if "multiprocessing" in cmd:
+    if "--reuse-port-worker" in cmd:
         return "uvicorn worker"
     return "uvicorn"
 
@@ -248,10 +248,10 @@ class Launcher:
             if spec.kind == "fastapi":
                 # The same HTTP stack BentoML runs on in the project's environment (asyncio loop, h11),
                 # so the comparison is about batching and composition, not about uvloop/httptools.
-                # bench.peers.fastapi_serve: uvicorn, with TCP_NODELAY also for --workers > 1 (see there).
+                # bench.peers.fastapi_serve: uvicorn workers with one SO_REUSEPORT socket each (see there).
                 cmd = [str(self.peers_python), "-m", "bench.peers.fastapi_serve", "bench.peers.fastapi_app:app"]
                 cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(spec.workers)]
-                cmd += ["--loop", "asyncio", "--http", "h11", "--no-access-log", "--log-level", "warning"]
+                cmd += ["--loop", "asyncio", "--http", "h11", "--log-level", "warning"]
                 role = fastapi_role
             else:
                 env.update(

@@ -44,7 +44,8 @@ def main_suite(*, fastapi: bool = True, ray: bool = True) -> list[ServerSpec]:
             ServerSpec(
                 "FastAPI async def, 2 workers × 1 torch thread",
                 "fastapi",
-                "uvicorn --workers 2, asyncio + h11, no access log, no batching",
+                "2 uvicorn workers with one SO_REUSEPORT socket each (bench/peers/fastapi_serve.py), asyncio + h11, "
+                "no access log, no batching",
                 workers=2,
                 torch_threads=1,
             ),
@@ -122,6 +123,12 @@ def composition_suite() -> list[ServerSpec]:
             "OMP_WAIT_POLICY=PASSIVE",
             "torch's OpenMP threads sleep as soon as a parallel region ends instead of spin-waiting for the next",
             env={"OMP_WAIT_POLICY": "PASSIVE"},
+        ),
+        row(
+            "GOMP_SPINCOUNT=10000",
+            "torch's OpenMP threads spin briefly (10,000 spins, libgomp's default is 300,000) before sleeping: "
+            "less CPU taken from the entry service between batches",
+            env={"GOMP_SPINCOUNT": "10000"},
         ),
         row(
             "runner on a dedicated model thread",
