@@ -15,8 +15,9 @@ test is reported):
     linear probe, then full fine-tuning, 3 epochs, lr 1e-4     0.875   0.849   (after epoch 2; stopped)
 
 HYPERPARAMETERS below is the winner: three epochs of full fine-tuning (batch 32, max 128 tokens), the
-head started from a linear probe. On an otherwise idle 2-core machine that is 696 optimiser steps at
-about 0.8 s each (roughly 10 minutes) plus the probe.
+head started from a linear probe. On an otherwise idle 2-core machine (2026-11-22) the whole command took
+545 s: importing the encoder, the probe, 696 optimiser steps in 414 s (0.6 s each) and the evaluation,
+and it reproduced the saved model's metrics exactly (validation 0.8704, test 0.8500).
 """
 
 from __future__ import annotations
