@@ -91,7 +91,7 @@ class SentimentService:
         if _USES_TRANSFORMER_RUNNER:
             self.runners["gpu"] = self.transformer_runner
         # Concurrent requests for one runner share one call (coalesce.py); batching off means one each.
-        self.predictors: dict[str, Coalescer[TextItem, ClassProbabilities]] = {
+        self.predictors: dict[RunnerName, Coalescer[TextItem, ClassProbabilities]] = {
             name: _coalescer(SETTINGS.runners[name], self.runner_call(name, "predict")) for name in self.runners
         }
         if SETTINGS.embedding:  # the embedding model lives on the transformer runner

@@ -47,7 +47,7 @@ from pipelines.base import LABELS, SentimentPipeline
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # The Rust tokenizer's own thread pool would compete with torch's threads for the same cores; encoding a
-# batch of short texts on the calling thread is cheaper (bench/: 141 vs 130 req/s served at c=32 on
+# batch of short texts on the calling thread is cheaper (bench/: 142 vs 130 req/s served at c=32 on
 # 2 cores). Set it to "true" in the environment to override.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
