@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from pipelines.transformer import TransformerPipeline
+    from tasks.sentiment.pipelines.transformer import TransformerPipeline
 
     torch.set_num_threads(args.threads)
     texts = [json.loads(line)["text"] for line in args.sentences.read_text().splitlines() if line.strip()]

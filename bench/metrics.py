@@ -1,7 +1,7 @@
 """The batch-size histogram from a server's Prometheus ``/metrics``.
 
 The runners observe, for every call of a batchable API, the number of texts that went through the model
-together (``sentiment_runner_batch_texts``, labels ``runner`` and ``method``; runners/batch_metrics.py).
+together (``bundle_runner_batch_inputs``, labels ``runner`` and ``method``; runners/batch_metrics.py).
 BentoML's own ``bentoml_service_adaptive_batch_size`` counts requests instead, and the entry service
 sends one request per coalesced group, so it would understate the batches. Scraping before and after a
 point and subtracting gives the batches formed during that point.
@@ -18,11 +18,11 @@ _LINE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\}
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-METRIC = "sentiment_runner_batch_texts"
+METRIC = "bundle_runner_batch_inputs"
 
 
-def scrape(url: str, runner: str = "TransformerRunner", method: str = "predict") -> dict[str, float]:
-    """Cumulative histogram of one runner method: ``{"le=1": n, ..., "le=+Inf": n, "sum": s, "count": n}``.
+def scrape(url: str, runner: str = "gpu", task: str = "sentiment") -> dict[str, float]:
+    """Cumulative histogram of one runner and task: ``{"le=1": n, ..., "le=+Inf": n, "sum": s, "count": n}``.
 
     Summed over worker indexes. Empty when the server has no such series yet.
     """
@@ -37,7 +37,7 @@ def scrape(url: str, runner: str = "TransformerRunner", method: str = "predict")
         if not m:
             continue
         labels = dict(_LABEL.findall(m.group("labels") or ""))
-        if labels.get("runner") != runner or labels.get("method") != method:
+        if labels.get("runner") != runner or labels.get("task") != task:
             continue
         name = m.group("name")
         if name.endswith("_bucket"):

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     if spec.kind == "bentoml-runner":
         with bodies.open("w") as fh:
             for t in texts:
-                fh.write(json.dumps({"items": [{"model_tag": tag, "text": t}]}) + "\n")
+                fh.write(json.dumps({"items": [{"model_tag": tag, "data": t}]}) + "\n")
     args.out.mkdir(parents=True, exist_ok=True)
     launcher = Launcher(workdir, args.bentoml_home, None, path, tag)
     processes: dict[str, dict[str, Any]] = {}
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         targets = {
             p.pid: server.role(p.cmdline)
             for p in procs.values()
-            if server.role(p.cmdline) not in ("arbiter", "CPUSentimentRunner")
+            if server.role(p.cmdline) not in ("arbiter", "CPURunner")
         }
         result: dict[str, loadgen.LoadResult] = {}
         load = threading.Thread(

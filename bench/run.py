@@ -39,7 +39,7 @@ from typing import Any
 
 from bench import loadgen, procstat, report, sentences, suites
 from bench.servers import ROOT, Launcher, ServerSpec, VariantError, probe
-from settings import load_settings
+from bundle.settings import load_settings
 
 logger = logging.getLogger("bench")
 
@@ -155,7 +155,7 @@ def resolve_model(bentoml_home: str) -> tuple[str, str]:
     os.environ["BENTOML_HOME"] = bentoml_home
     import bentoml
 
-    from settings import load_settings
+    from bundle.settings import load_settings
 
     settings = load_settings(ROOT / "serving.yaml")
     needed = [t for d in settings.models.values() for t in d.tags()]
@@ -214,8 +214,8 @@ def run_inprocess(
 def reference_probabilities(model_path: str, texts: list[str]) -> list[float]:
     code = (
         "import json, sys\n"
-        "from pipelines.text import normalize_text\n"
-        "from pipelines.transformer import TransformerPipeline\n"
+        "from bundle.text import normalize_text\n"
+        "from tasks.sentiment.pipelines.transformer import TransformerPipeline\n"
         "p = TransformerPipeline.load(sys.argv[1], device='cpu')\n"
         "texts = json.loads(sys.argv[2])\n"
         "print(json.dumps([float(r[1]) for r in p.predict_proba([normalize_text(t) for t in texts], batch_size=1)]))"
@@ -509,7 +509,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     with bodies["runner"].open("w") as fh:
         for t in texts:
-            fh.write(json.dumps({"items": [{"model_tag": model_tag, "text": t}]}) + "\n")
+            fh.write(json.dumps({"items": [{"model_tag": model_tag, "data": t}]}) + "\n")
     probe_texts = texts[:3]
     reference = reference_probabilities(model_path, probe_texts)
 

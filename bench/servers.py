@@ -1,9 +1,9 @@
 """Start, probe and stop the servers under test, each a child process tree bound to 127.0.0.1.
 
-- ``bentoml``: the project itself, ``bentoml serve service:SentimentService`` with configuration.yaml,
-  optionally a modified copy of serving.yaml (``SENTIMENT_SERVING_CONFIG``), extra BentoML config
+- ``bentoml``: the project itself, ``bentoml serve service:BundleService`` with configuration.yaml,
+  optionally a modified copy of serving.yaml (``BUNDLE_SERVING_CONFIG``), extra BentoML config
   options and extra environment variables. Requests go to the public ``POST /sentiment``.
-- ``bentoml-runner``: the TransformerRunner served alone (no entry service), ``POST /predict`` with
+- ``bentoml-runner``: the GPURunner served alone (no entry service), ``POST /predict`` with
   the runner's internal item list: the composition's cost is the difference to ``bentoml``.
 - ``fastapi``: the same model behind a plain FastAPI app under uvicorn, no batching.
 - ``ray``: the same model behind Ray Serve with ``@serve.batch``.
@@ -102,12 +102,12 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def bentoml_role(cmd: str) -> str:
-    if "--service-name TransformerRunner" in cmd:
-        return "TransformerRunner"
-    if "--service-name CPUSentimentRunner" in cmd:
-        return "CPUSentimentRunner"
+    if "--service-name GPURunner" in cmd:
+        return "GPURunner"
+    if "--service-name CPURunner" in cmd:
+        return "CPURunner"
     if "_bentoml_impl.worker.service" in cmd:
-        return "entry (SentimentService)"
+        return "entry (BundleService)"
     if "bentoml serve" in cmd or "bentoml.__main__" in cmd:
         return "arbiter"
     return "other"
@@ -188,7 +188,7 @@ class Launcher:
 
     def base_env(self, root: Path = ROOT) -> dict[str, str]:
         env = dict(os.environ)
-        for key in ("SENTIMENT_SERVING_CONFIG", "BENTOML_CONFIG_OPTIONS", "PYTHONPATH"):
+        for key in ("BUNDLE_SERVING_CONFIG", "BENTOML_CONFIG_OPTIONS", "PYTHONPATH"):
             env.pop(key, None)
         env.update(
             {
@@ -217,10 +217,10 @@ class Launcher:
                 serving = deep_merge(serving, spec.serving_overrides)
             serving_path = self.workdir / f"serving-{port}.yaml"
             serving_path.write_text(yaml.safe_dump(serving, sort_keys=False))
-            env["SENTIMENT_SERVING_CONFIG"] = str(serving_path)
+            env["BUNDLE_SERVING_CONFIG"] = str(serving_path)
             options = {"services.monitoring.options.log_path": str(self.workdir / "monitoring"), **spec.config_options}
             env["BENTOML_CONFIG_OPTIONS"] = " ".join(f"{k}={v}" for k, v in options.items())
-            target = "service:SentimentService" if spec.kind == "bentoml" else "runners.transformer:TransformerRunner"
+            target = "service:BundleService" if spec.kind == "bentoml" else "runners.profiles:GPURunner"
             cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
             role = bentoml_role
             url = f"{base}/sentiment" if spec.kind == "bentoml" else f"{base}/predict"

@@ -65,7 +65,7 @@ def main_suite(*, fastapi: bool = True, ray: bool = True) -> list[ServerSpec]:
 # Everything in the composition suite that costs CPU per request and can be changed without touching
 # code: logs, prediction records, the tokenizer's thread pool, the size of each forward pass.
 NO_ACCESS_LOG = {"services.logging.access.enabled": "false"}
-NO_RUNNER_ACCESS_LOG = {"services.TransformerRunner.logging.access.enabled": "false"}
+NO_RUNNER_ACCESS_LOG = {"services.GPURunner.logging.access.enabled": "false"}
 NO_MONITORING = {"services.monitoring.enabled": "false"}
 ONE_FORWARD_PASS = {"runners": {"gpu": {"forward_batch_size": None}}}
 
@@ -87,7 +87,7 @@ def composition_suite() -> list[ServerSpec]:
         ServerSpec(
             "runner alone (no entry, no hop)",
             "bentoml-runner",
-            "bentoml serve runners.transformer:TransformerRunner; POST /predict with one item per request",
+            "bentoml serve runners.profiles:GPURunner; POST /predict with one item per request",
             group="composition",
         ),
         row(
@@ -97,7 +97,7 @@ def composition_suite() -> list[ServerSpec]:
         ),
         row(
             "runner access log off",
-            "services.TransformerRunner.logging.access.enabled=false: the internal hop is not logged a second "
+            "services.GPURunner.logging.access.enabled=false: the internal hop is not logged a second "
             "time (the public request is still logged by the entry service)",
             config_options=NO_RUNNER_ACCESS_LOG,
         ),

@@ -99,7 +99,7 @@ export function requestTotals(samples, endpoints = PREDICTION_ENDPOINTS) {
 }
 
 /**
- * The runners' batch-size histograms (texts per model call, sentiment_runner_batch_texts), one per
+ * The runners' batch-size histograms (texts per model call, bundle_runner_batch_inputs), one per
  * runner and batched method, summed over workers. BentoML's own adaptive_batch_size counts requests,
  * and the entry service sends one request per coalesced group, so it would understate the batches.
  * @param {Sample[]} samples
@@ -109,7 +109,7 @@ export function batchHistograms(samples) {
   /** @type {Map<string, {runner: string, method: string, hist: Histogram}>} */
   const groups = new Map();
   for (const s of samples) {
-    const part = /^sentiment_runner_batch_texts_(bucket|sum|count)$/.exec(s.name)?.[1];
+    const part = /^bundle_runner_batch_inputs_(bucket|sum|count)$/.exec(s.name)?.[1];
     if (!part) continue;
     const runner = s.labels.runner || "runner";
     const method = s.labels.method || "";

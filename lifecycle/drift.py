@@ -3,7 +3,7 @@
     python -m lifecycle.drift [--since 2026-11-22T10:00:00] [--until ...] [--last 1000] [--family transformer]
 
 Reads the prediction records the service writes (configuration.yaml ``monitoring``; by default
-``var/monitoring/sentiment_predictions/data/*.log*``), keeps the answers callers got (not shadows),
+``var/monitoring/bundle_predictions/data/*.log*``), keeps the answers callers got (not shadows),
 and compares the window against the movie-snippet training split:
 
 - inputs: text length in characters and in tokens, with the two-sample Kolmogorov–Smirnov test and
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from pipelines.text import tokenize
+from tasks.sentiment.pipelines.features import tokenize
 from train import dataset
 
 PSI_DRIFT, PSI_WATCH = 0.25, 0.10
@@ -93,7 +93,7 @@ def psi(reference: np.ndarray, window: np.ndarray, bins: int = 10) -> float:
 def read_records(
     log_dir: Path, since: str | None = None, family: str | None = None, until: str | None = None
 ) -> list[dict]:
-    pattern = str(log_dir / "sentiment_predictions" / "data" / "*.log*")
+    pattern = str(log_dir / "bundle_predictions" / "data" / "*.log*")
     records = []
     for path in sorted(glob.glob(pattern)):
         with open(path) as fh:

@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
-from pipelines import LABELS, load_pipeline
-from settings import load_settings
+from tasks.sentiment.pipelines import LABELS, load_pipeline
+from bundle.settings import load_settings
 from train import dataset
 
 

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from settings import load_settings, parse_settings, settings_path
+from bundle.settings import load_settings, parse_settings, settings_path
 
 
 class PromotionError(RuntimeError):

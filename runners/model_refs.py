@@ -10,27 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import bentoml
 
-from runners.contract import ClassProbabilities, LoadedModel, TextItem
-from settings import ModelDeployment
+from bundle.runner_contract import LoadedModel
+from bundle.settings import ModelDeployment
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Which command creates each store name; quoted in the start-up error when a model is missing.
-TRAIN_COMMANDS = {  # kept in step with train.TRAINERS
-    "sentiment_nb": "make train (or: python -m train.naive_bayes)",
-    "sentiment_logreg": "make train (or: python -m train.tfidf_logreg)",
-    "sentiment_transformer": "make train-transformer (or: python -m train.transformer)",
-    "minilm_encoder": "make train-transformer (or: python -m train.import_minilm)",
-}
-
 
 class ModelMissingError(bentoml.exceptions.NotFound):
     """A configured model is not in the store. A BentoML exception, so ``bentoml serve`` prints just this."""
@@ -40,6 +30,8 @@ class ModelMissingError(bentoml.exceptions.NotFound):
 class Declared:
     attribute: str
     family: str
+    task: str
+    runner: str
     requested: str  # "name:version" as configured
     default: bool
 
@@ -61,7 +53,9 @@ def with_models(families: dict[str, ModelDeployment]) -> Callable[[type[T]], typ
             for i, tag in enumerate(deployment.tags()):
                 attribute = "model__" + re.sub(r"\W", "_", f"{family}__{tag}")
                 setattr(cls, attribute, bentoml.models.BentoModel(tag))
-                declared.append(Declared(attribute, family, tag, default=(i == 0)))
+                declared.append(
+                    Declared(attribute, family, deployment.task, deployment.runner, tag, default=(i == 0))
+                )
         for d in declared:
             resolve(cls, d)
         cls.declared_models = declared  # type: ignore[attr-defined]
@@ -76,12 +70,21 @@ def resolve(cls: type, declared: Declared) -> bentoml.Model:
     stored = ref.stored
     if stored is None:
         name = declared.requested.split(":")[0]
-        how = TRAIN_COMMANDS.get(name, "train it and save it to the Bento store")
+        how = _create_command(name)
         raise ModelMissingError(
             f"model {declared.requested} (family {declared.family!r}) is not in the Bento model store "
             f"at {_store_dir()}. Train it with: {how}; or change its version in serving.yaml."
         )
     return stored
+
+
+def _create_command(store_name: str) -> str:
+    from tasks import TASKS
+
+    for task in TASKS.values():
+        if store_name in task.store_models:
+            return f"make models (or: python -m {task.store_models[store_name]})"
+    return "train it and save it to the Bento store"
 
 
 def _store_dir() -> str:
@@ -92,6 +95,8 @@ def describe(declared: Declared, stored: bentoml.Model) -> LoadedModel:
     info = stored.info
     return LoadedModel(
         family=declared.family,
+        task=declared.task,
+        runner=declared.runner,
         tag=str(stored.tag),
         requested=declared.requested,
         default=declared.default,
@@ -100,26 +105,3 @@ def describe(declared: Declared, stored: bentoml.Model) -> LoadedModel:
         labels=dict(info.labels),
         metadata=dict(info.metadata),
     )
-
-
-def predict_by_model(items: list[TextItem], predict_proba: Callable[[str, list[str]], Any]) -> list[ClassProbabilities]:
-    """Answer a batch that may mix models: one ``predict_proba(tag, texts)`` call per model, in input order.
-
-    An unknown tag is a 404: the entry service only sends tags the runner listed.
-    """
-    by_model: dict[str, list[int]] = defaultdict(list)
-    for i, item in enumerate(items):
-        by_model[item.model_tag].append(i)
-    out: list[ClassProbabilities | None] = [None] * len(items)
-    for tag, indices in by_model.items():
-        proba = predict_proba(tag, [items[i].text for i in indices])
-        for row, i in zip(proba, indices, strict=True):
-            out[i] = ClassProbabilities(model_tag=tag, probabilities=[float(p) for p in row])
-    return out  # type: ignore[return-value]
-
-
-def loaded_pipeline(pipelines: dict[str, T], tag: str) -> T:
-    pipeline = pipelines.get(tag)
-    if pipeline is None:
-        raise bentoml.exceptions.NotFound(f"model {tag} is not loaded in this runner")
-    return pipeline

@@ -28,6 +28,7 @@ TEST_MONITORING_DIR = os.path.join(TEST_BENTOML_HOME, "monitoring")
 # The project's real runtime configuration, with prediction records kept in the temporary folder.
 os.environ["BENTOML_CONFIG"] = str(ROOT / "configuration.yaml")
 os.environ["BENTOML_CONFIG_OPTIONS"] = f"services.monitoring.options.log_path={TEST_MONITORING_DIR}"
+os.environ.pop("BUNDLE_SERVING_CONFIG", None)
 os.environ.pop("SENTIMENT_SERVING_CONFIG", None)
 sys.path.insert(0, str(ROOT))
 
@@ -54,9 +55,9 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
     serving.yaml's default ``latest`` versions then resolve to them, so the service under test is the
     real service with real (small) models.
     """
-    from pipelines.naive_bayes import NaiveBayesPipeline
-    from pipelines.tfidf_logreg import TfidfLogRegPipeline
-    from pipelines.transformer import TransformerPipeline
+    from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
+    from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
+    from tasks.sentiment.pipelines.transformer import TransformerPipeline
     from train.common import train_and_save
     from train.import_minilm import import_minilm
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def running_server(port: int, *, env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[str]:
-    """Serve ``service:SentimentService`` on 127.0.0.1:``port`` until the block exits; yields the URL."""
+    """Serve ``service:BundleService`` on 127.0.0.1:``port`` until the block exits; yields the URL."""
     full_env = {
         **os.environ,
         "BENTOML_CONFIG": str(ROOT / "configuration.yaml"),
@@ -33,7 +33,7 @@ def running_server(port: int, *, env: dict[str, str] | None = None, timeout: flo
         "-m",
         "bentoml",
         "serve",
-        "service:SentimentService",
+        "service:BundleService",
         "--host",
         "127.0.0.1",
         "--port",

@@ -69,8 +69,8 @@ def test_json_structure(quick_run: Path, tiny_models: dict[str, str]) -> None:
         assert point["responses"] >= result["method"]["requests_per_point"]
         assert point["non_2xx"] == point["n_429"] == point["n_503"] == point["n_5xx"] == 0
         assert set(point["latency_ms"]) >= {"p50", "p95", "p99"}
-        assert "TransformerRunner" in point["cores"]["by_process"]
-        assert "entry (SentimentService)" in point["cores"]["cpu_ms_per_request"]
+        assert "GPURunner" in point["cores"]["by_process"]
+        assert "entry (BundleService)" in point["cores"]["cpu_ms_per_request"]
     batches = servers[ON]["points"][0]["batches"]
     assert batches["batches"] >= 1 and batches["mean_batch"] >= 1 and batches["sizes"]
     assert batches["texts"] >= result["method"]["requests_per_point"]

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-import samples
+from bundle import samples
 from tests.conftest import ROOT, free_port
 from tests.serving import running_server
 
@@ -325,7 +325,7 @@ def test_metrics_parser_agrees_with_prometheus_client(page, server):
         for s in family.samples:
             if s.name.endswith("_request_total") and s.labels.get("endpoint") in ("/sentiment", "/sentiment/batch"):
                 requests += s.value
-            if s.name == "sentiment_runner_batch_texts_count":
+            if s.name == "bundle_runner_batch_inputs_count":
                 batches += s.value
     assert requests > 0 and batches > 0
 
@@ -375,7 +375,7 @@ def test_unreachable_service_is_reported(page, server):
 
 def test_allowed_origin_gets_predictions_through_cors(page, server, tiny_models, tmp_path):
     config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
-    assert OTHER_ORIGIN in config["services"]["SentimentService"]["http"]["cors"]["access_control_allow_origins"]
+    assert OTHER_ORIGIN in config["services"]["BundleService"]["http"]["cors"]["access_control_allow_origins"]
     with static_site(OTHER_ORIGIN_PORT, tmp_path) as site:
         open_page(page, f"{site}/index.html?api={server}")
         assert page.evaluate("location.origin") == OTHER_ORIGIN

@@ -52,7 +52,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import samples
+from bundle import samples
 from tests.conftest import ROOT, free_port
 from tests.serving import running_server
 
@@ -77,7 +77,7 @@ def server(tiny_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     settings.setdefault("ensemble", ENSEMBLE)
     serving = tmp_path_factory.mktemp("client-sdk") / "serving.yaml"
     serving.write_text(yaml.safe_dump(settings))
-    with running_server(free_port(), env={"SENTIMENT_SERVING_CONFIG": str(serving)}) as url:
+    with running_server(free_port(), env={"BUNDLE_SERVING_CONFIG": str(serving)}) as url:
         yield url
 
 
@@ -380,7 +380,7 @@ def narrow_server(tiny_models: dict[str, str], tmp_path_factory: pytest.TempPath
     """
     folder = tmp_path_factory.mktemp("client-sdk-narrow")
     config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
-    config["services"]["SentimentService"]["traffic"]["max_concurrency"] = 2
+    config["services"]["BundleService"]["traffic"]["max_concurrency"] = 2
     (folder / "configuration.yaml").write_text(yaml.safe_dump(config))
     settings = yaml.safe_load((ROOT / "serving.yaml").read_text())
     settings["models"] = {f: m for f, m in settings["models"].items() if m["runner"] == "cpu"}
@@ -391,7 +391,7 @@ def narrow_server(tiny_models: dict[str, str], tmp_path_factory: pytest.TempPath
     (folder / "serving.yaml").write_text(yaml.safe_dump(settings))
     env = {
         "BENTOML_CONFIG": str(folder / "configuration.yaml"),
-        "SENTIMENT_SERVING_CONFIG": str(folder / "serving.yaml"),
+        "BUNDLE_SERVING_CONFIG": str(folder / "serving.yaml"),
     }
     with running_server(free_port(), env=env) as url:
         yield url
@@ -581,7 +581,7 @@ def test_sdk_models_mirror_the_service_contract() -> None:
     When this fails, the service contract changed: update client/sentiment_client/models.py (and bump
     CONTRACT_VERSION if a field was removed or renamed).
     """
-    import contract
+    from tasks.sentiment import contract
 
     pairs: list[tuple[type[BaseModel], type[BaseModel]]] = [
         (sentiment_client.Prediction, contract.Prediction),
@@ -602,7 +602,7 @@ def test_sdk_models_mirror_the_service_contract() -> None:
 
 def test_sdk_covers_every_endpoint_and_request_field(server: str) -> None:
     """Every POST route in the running service's OpenAPI spec has an SDK call taking the same fields."""
-    import contract
+    from tasks.sentiment import contract
 
     calls: dict[str, tuple[Callable[..., Any], type[BaseModel]]] = {
         "/sentiment": (endpoints.sentiment, contract.SentimentRequest),

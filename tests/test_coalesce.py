@@ -1,10 +1,12 @@
 """Unit tests of the entry service's request coalescing (coalesce.py)."""
 
 import asyncio
+import time
 
 import pytest
 
-from coalesce import Coalescer
+from bundle.coalesce import Coalescer
+from bundle.overload import QueueFull, WouldMissDeadline
 
 
 class FakeRunner:
@@ -130,3 +132,64 @@ def test_a_caller_that_gives_up_does_not_break_the_others():
 def test_invalid_limits_are_refused():
     with pytest.raises(ValueError):
         Coalescer(FakeRunner(), max_batch=0, max_in_flight=1)
+
+
+def test_a_full_queue_refuses_new_requests_with_429_and_retry_after():
+    async def main():
+        runner = FakeRunner(delay=0.05)
+        coalescer = Coalescer(runner, max_batch=4, max_in_flight=1, max_queued=6)
+        first = asyncio.create_task(coalescer.submit([0] * 4))  # goes out at once
+        await asyncio.sleep(0)
+        queued = [asyncio.create_task(coalescer.submit([i] * 3)) for i in (1, 2)]  # 6 queued inputs
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull) as refused:
+            await coalescer.submit([9])
+        assert refused.value.status == 429
+        assert "Retry-After" in refused.value.headers()
+        assert "queued" in refused.value.message
+        await asyncio.gather(first, *queued)
+        assert coalescer.queued_items == 0
+        assert await coalescer.submit([9]) == [18]  # room again
+
+    run(main())
+
+
+def test_a_request_that_cannot_meet_its_budget_is_shed_at_once():
+    async def main():
+        runner = FakeRunner(delay=0.05)
+        coalescer = Coalescer(runner, max_batch=1, max_in_flight=1, max_wait=0.12)
+        await coalescer.submit([1])  # teaches it ~50 ms per item
+        assert coalescer.seconds_per_item == pytest.approx(0.05, rel=0.5)
+        accepted = [asyncio.create_task(coalescer.submit([i])) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(WouldMissDeadline) as shed:  # a third would wait ~150 ms > 120 ms
+            await coalescer.submit([5])
+        assert shed.value.status == 503 and shed.value.retry_after > 0
+        # a deadline tighter than max_wait sheds earlier still
+        with pytest.raises(WouldMissDeadline):
+            await coalescer.submit([6], deadline=time.monotonic() + 0.01)
+        await asyncio.gather(*accepted)
+
+    run(main())
+
+
+def test_expired_and_cancelled_requests_leave_the_queue_before_a_batch_is_built():
+    async def main():
+        runner = FakeRunner(delay=0.05)
+        coalescer = Coalescer(runner, max_batch=4, max_in_flight=1)
+        first = asyncio.create_task(coalescer.submit([0]))
+        await asyncio.sleep(0)
+        expiring = asyncio.create_task(coalescer.submit([1, 1, 1], deadline=time.monotonic() + 0.01))
+        gone = asyncio.create_task(coalescer.submit([2, 2, 2]))
+        kept = [asyncio.create_task(coalescer.submit([x])) for x in (3, 4, 5, 6)]
+        await asyncio.sleep(0)
+        gone.cancel()
+        await first
+        assert await asyncio.gather(*kept) == [[6], [8], [10], [12]]
+        with pytest.raises(WouldMissDeadline):
+            await expiring
+        # the four live requests filled one call; the dead ones took no room in it
+        assert runner.calls[1] == [3, 4, 5, 6]
+        assert coalescer.queued_items == 0
+
+    run(main())

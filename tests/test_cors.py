@@ -9,13 +9,13 @@ import httpx
 import pytest
 import yaml
 
-import samples
+from bundle import samples
 from tests.conftest import ROOT, free_port
 from tests.serving import running_server
 
 pytestmark = pytest.mark.integration
 
-CORS = yaml.safe_load((ROOT / "configuration.yaml").read_text())["services"]["SentimentService"]["http"]["cors"]
+CORS = yaml.safe_load((ROOT / "configuration.yaml").read_text())["services"]["BundleService"]["http"]["cors"]
 ALLOWED = CORS["access_control_allow_origins"]
 FOREIGN = ["http://127.0.0.1:8081", "http://attacker.example", "null"]
 

@@ -189,7 +189,7 @@ def test_deployment_mounts_the_configmap(path: Path, deployment: dict[str, Any])
         if "configMap" in volume:
             assert volume["configMap"]["name"] == configmap["metadata"]["name"]
             mounted[mount["mountPath"].rstrip("/")] = mount
-    for variable, key in (("BENTOML_CONFIG", "configuration.yaml"), ("SENTIMENT_SERVING_CONFIG", "serving.yaml")):
+    for variable, key in (("BENTOML_CONFIG", "configuration.yaml"), ("BUNDLE_SERVING_CONFIG", "serving.yaml")):
         assert variable in env, f"{_rel(path)}: {variable} not set"
         directory, _, filename = env[variable].rpartition("/")
         assert directory in mounted, f"{variable}={env[variable]} is not inside a ConfigMap mount"

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-import samples
+from bundle import samples
 
 
 @pytest.fixture(scope="module")
 def client(tiny_models):
-    from service import SentimentService  # imported late: the runner checks the store at import
+    from service import BundleService  # imported late: the runner checks the store at import
 
-    with TestClient(SentimentService.to_asgi(), raise_server_exceptions=False) as c:
+    with TestClient(BundleService.to_asgi(), raise_server_exceptions=False) as c:
         yield c
 
 

@@ -12,7 +12,7 @@ import bentoml
 import httpx
 import pytest
 
-import samples
+from bundle import samples
 from tests.conftest import ROOT, free_port
 from tests.serving import running_server
 
@@ -89,7 +89,7 @@ def test_metrics_show_adaptive_batching(server):
     counted = [
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
-        if line.startswith("sentiment_runner_batch_texts_sum") and 'method="predict"' in line
+        if line.startswith("bundle_runner_batch_inputs_sum") and 'method="predict"' in line
     ]
     assert counted and sum(counted) >= 100
 
@@ -97,7 +97,7 @@ def test_metrics_show_adaptive_batching(server):
 def test_missing_model_stops_start_up_with_instructions(tmp_path):
     env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_CONFIG": str(ROOT / "configuration.yaml")}
     result = subprocess.run(
-        [sys.executable, "-m", "bentoml", "serve", "service:SentimentService", "--port", str(free_port())],
+        [sys.executable, "-m", "bentoml", "serve", "service:BundleService", "--port", str(free_port())],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import samples
+from bundle import samples
 from tests.conftest import ROOT, free_port
 from tests.serving import running_server
 
@@ -38,7 +38,7 @@ def ab_server(tiny_models, tmp_path_factory):
     text = (ROOT / "monitoring-logging.yaml").read_text().replace("maxBytes: 10000000", "maxBytes: 20000")
     rotating.write_text(text)
     env = {
-        "SENTIMENT_SERVING_CONFIG": str(ROOT / "examples" / "serving-ab-shadow.yaml"),
+        "BUNDLE_SERVING_CONFIG": str(ROOT / "examples" / "serving-ab-shadow.yaml"),
         "BENTOML_CONFIG_OPTIONS": (
             f"services.monitoring.options.log_path={logs} services.monitoring.options.log_config_file={rotating}"
         ),
@@ -68,14 +68,14 @@ def test_ab_split_stickiness_shadows_and_records(ab_server, tiny_models):
     assert again == [a["family"] for a in answers[:50]]  # sticky per user
     assert all(a["policy"] == "ab" for a in answers)
 
-    assert metric(metrics, "sentiment_routing_decisions_total", policy="ab", arm="logreg") >= families["logreg"]
+    assert metric(metrics, "bundle_routing_decisions_total", policy="ab", arm="logreg") >= families["logreg"]
     assert (
-        metric(metrics, "sentiment_predictions_total", family="transformer", role="primary") >= families["transformer"]
+        metric(metrics, "bundle_predictions_total", family="transformer", role="primary") >= families["transformer"]
     )
-    shadow = metric(metrics, "sentiment_shadow_results_total", shadow="naive_bayes")
+    shadow = metric(metrics, "bundle_shadow_results_total", shadow="naive_bayes")
     assert shadow > 0.9 * n  # every routed request was copied (some may still be in flight)
 
-    files = glob.glob(os.path.join(logs, "sentiment_predictions", "data", "*"))
+    files = glob.glob(os.path.join(logs, "bundle_predictions", "data", "*"))
     assert any(f.endswith(".log.1") for f in files), files  # rotated by size
     records = [json.loads(line) for f in files for line in Path(f).read_text().splitlines()]
     roles = collections.Counter(r["role"] for r in records)

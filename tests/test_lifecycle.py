@@ -12,21 +12,21 @@ from pathlib import Path
 
 import pytest
 
-import samples
+from bundle import samples
 from tests.conftest import TEST_MONITORING_DIR
 
 
 @pytest.fixture()
 def make_service(tiny_models, monkeypatch):
     import service
-    from settings import parse_settings
+    from bundle.settings import parse_settings
 
     base = service.SETTINGS.model_dump()
-    service.SentimentService.inject_config()  # BENTOML_CONFIG(+_OPTIONS), as `bentoml serve` would load it
+    service.BundleService.inject_config()  # BENTOML_CONFIG(+_OPTIONS), as `bentoml serve` would load it
 
     def make(**changes):
         monkeypatch.setattr(service, "SETTINGS", parse_settings({**base, **changes}))
-        return service.SentimentService()
+        return service.BundleService()
 
     return make
 
@@ -102,7 +102,7 @@ def test_explicit_model_on_a_down_runner_is_503_not_a_silent_switch(make_service
 
 
 def test_failing_and_slow_shadows_never_change_the_answer(make_service, tiny_models):
-    from observability import SHADOW
+    from bundle.observability import SHADOW
 
     svc = make_service(
         default_model="logreg",
@@ -155,7 +155,7 @@ def test_predictions_are_recorded_without_raw_text_by_default(make_service, tiny
     svc = make_service()
     marker = "a wonderfully distinctive sentence for the monitoring test"
     run(svc.sentiment(text=marker, model="naive_bayes"))
-    files = glob.glob(os.path.join(TEST_MONITORING_DIR, "sentiment_predictions", "data", "*.log*"))
+    files = glob.glob(os.path.join(TEST_MONITORING_DIR, "bundle_predictions", "data", "*.log*"))
     assert files
     records = [json.loads(line) for f in files for line in Path(f).read_text().splitlines()]
     mine = [r for r in records if r.get("model") == tiny_models["naive_bayes"] and r["text_chars"] == len(marker)]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lifecycle import drift, promote
-from pipelines.naive_bayes import NaiveBayesPipeline
-from settings import load_settings
+from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
+from bundle.settings import load_settings
 from tests.conftest import ROOT
 from train.common import train_and_save
 
@@ -67,7 +67,7 @@ def test_promote_refuses_a_version_that_failed_its_gate(config, promo_versions):
 
 
 def test_promote_cli_reports_errors_in_words(config, promo_versions, monkeypatch, capsys):
-    monkeypatch.setenv("SENTIMENT_SERVING_CONFIG", str(config))
+    monkeypatch.setenv("BUNDLE_SERVING_CONFIG", str(config))
     assert promote.main(["promote", "naive_bayes", promo_versions["failed"]]) == 1
     assert "refusing to promote" in capsys.readouterr().err
 
@@ -111,7 +111,7 @@ def test_psi_is_zero_for_identical_and_large_for_disjoint_samples():
 
 
 def test_read_records_filters_window_role_and_family(tmp_path):
-    data = tmp_path / "sentiment_predictions" / "data"
+    data = tmp_path / "bundle_predictions" / "data"
     data.mkdir(parents=True)
     rows = [
         {"timestamp": "2026-01-01T10:00:00", "role": "primary", "family": "logreg", "label": "positive"},

@@ -3,10 +3,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import samples
-from pipelines import PIPELINES, load_pipeline
-from pipelines.naive_bayes import NaiveBayesPipeline
-from pipelines.tfidf_logreg import TfidfLogRegPipeline
+from bundle import samples
+from tasks.sentiment.pipelines import PIPELINES, load_pipeline
+from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
+from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
 from train import dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_ground_truth.txt"

@@ -1,4 +1,7 @@
-from pipelines.text import normalize_text, stems, tokenize
+import unicodedata
+
+from bundle.text import normalize_text
+from tasks.sentiment.pipelines.features import stems, tokenize
 
 
 def test_normalize_collapses_whitespace_and_drops_control_characters():
@@ -9,6 +12,15 @@ def test_normalize_collapses_whitespace_and_drops_control_characters():
 def test_normalize_composes_unicode():
     decomposed = "cafe\u0301"
     assert normalize_text(decomposed) == "caf\u00e9"
+
+
+def test_ascii_fast_path_agrees_with_the_general_path():
+    # The general path, character by character; a non-ASCII marker forces it, then is removed.
+    every_ascii = "".join(chr(i) for i in range(128)) + " word\x1f\x0b\tend "
+    fast = normalize_text(every_ascii)
+    slow = normalize_text(every_ascii + "\u00e9").removesuffix("\u00e9").strip()
+    assert fast == slow
+    assert all(unicodedata.category(ch) != "Cc" for ch in fast)
 
 
 def test_tokenize_lowercases_and_splits_punctuation():

@@ -4,9 +4,9 @@ import bentoml
 import numpy as np
 import pytest
 
-import samples
-from pipelines import load_pipeline
-from pipelines.naive_bayes import NaiveBayesPipeline
+from bundle import samples
+from tasks.sentiment.pipelines import load_pipeline
+from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
 from train.common import GateError, evaluate, train_and_save
 from train.dataset import Example
 

@@ -11,16 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pipelines import LABELS, PIPELINES, load_pipeline  # noqa: E402
-from pipelines.transformer import (  # noqa: E402
+from tasks.sentiment.pipelines import LABELS, PIPELINES, load_pipeline  # noqa: E402
+from tasks.embedding.encoder import EMBEDDING_DIM, MAX_TOKENS, SentenceEncoder, default_encoder_path  # noqa: E402
+from tasks.sentiment.pipelines.transformer import (  # noqa: E402
     CONFIG_FILE,
-    EMBEDDING_DIM,
     ENCODER_DIR,
     HEAD_FILE,
-    MAX_TOKENS,
-    SentenceEncoder,
     TransformerPipeline,
-    default_encoder_path,
 )
 
 POSITIVE = [

@@ -1,12 +1,5 @@
-"""Training scripts: each fits one pipeline on the VADER movie snippets and saves it to the Bento store.
-
-``TRAINERS`` maps a Bento store name to the module that creates it; ``python -m train.ensure`` uses it
-to train whatever serving.yaml needs and the store lacks.
+"""Training and import scripts: each creates one model in the Bento store, with everything a reader
+needs to trust it in its metadata. Which script creates which store name is declared by each task
+(``store_models`` in tasks/<task>/__init__.py); ``python -m train.ensure`` runs the ones serving.yaml
+needs and the store lacks.
 """
-
-TRAINERS: dict[str, str] = {
-    "sentiment_nb": "train.naive_bayes",
-    "sentiment_logreg": "train.tfidf_logreg",
-    "sentiment_transformer": "train.transformer",
-    "minilm_encoder": "train.import_minilm",
-}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines import LABELS, SentimentPipeline
+from tasks.sentiment.pipelines import LABELS, SentimentPipeline
 from train import dataset
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import sys
 
 import bentoml
 
-from settings import load_settings
-from train import TRAINERS
+from bundle.settings import load_settings
+from tasks import TASKS
 
 logger = logging.getLogger("train.ensure")
 
@@ -26,15 +26,21 @@ def missing_models() -> list[tuple[str, str]]:
     """(store name, version) pairs configured in serving.yaml and absent from the store."""
     missing = []
     settings = load_settings()
-    # the encoder first: the transformer training starts from it
-    deployments = ([settings.embedding] if settings.embedding else []) + list(settings.models.values())
-    for deployment in deployments:
+    for deployment in settings.models.values():
         for version in deployment.versions:
             try:
                 bentoml.models.get(f"{deployment.store_name}:{version}")
             except bentoml.exceptions.NotFound:
                 missing.append((deployment.store_name, version))
     return missing
+
+
+def creator_of(store_name: str) -> str | None:
+    """The module that creates ``store_name``, as its task declares."""
+    for task in TASKS.values():
+        if store_name in task.store_models:
+            return task.store_models[store_name]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,11 +60,17 @@ def main(argv: list[str] | None = None) -> int:
         if version != "latest":
             logger.error("%s:%s is configured in serving.yaml but not in the store; fix its version", name, version)
             return 1
-        module = TRAINERS.get(name)
+        module = creator_of(name)
         if module is None:
-            logger.error("no training script is registered for %s (train/__init__.py TRAINERS)", name)
+            logger.error("no task declares a script for %s (store_models in tasks/<task>/__init__.py)", name)
             return 1
         logger.info("training %s (python -m %s)", name, module)
+        # a script may create what a later one needs (the transformer imports the encoder if missing)
+        try:
+            bentoml.models.get(f"{name}:latest")
+            continue
+        except bentoml.exceptions.NotFound:
+            pass
         subprocess.run([sys.executable, "-m", module], check=True)
     return 0
 

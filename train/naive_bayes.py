@@ -3,7 +3,7 @@
 python -m train.naive_bayes [--seed 42] [--allow-below-gate]
 """
 
-from pipelines.naive_bayes import NaiveBayesPipeline
+from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
 from train.common import main
 
 STORE_NAME = "sentiment_nb"

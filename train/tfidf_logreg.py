@@ -3,7 +3,7 @@
 python -m train.tfidf_logreg [--seed 42] [--allow-below-gate]
 """
 
-from pipelines.tfidf_logreg import TfidfLogRegPipeline
+from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
 from train.common import main
 
 STORE_NAME = "sentiment_logreg"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.transformer import TransformerPipeline
+from tasks.sentiment.pipelines.transformer import TransformerPipeline
 from train.common import main
 from train.import_minilm import ensure_encoder
 

@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from pipelines.base import LABELS
-from pipelines.text import normalize_text
+from tasks.sentiment.pipelines.base import LABELS
+from bundle.text import normalize_text
 
 STATE: dict[str, Any] = {}
 
@@ -43,7 +43,7 @@ class Response(BaseModel):
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     import torch
 
-    from pipelines.transformer import TransformerPipeline
+    from tasks.sentiment.pipelines.transformer import TransformerPipeline
 
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "2")))
     STATE["pipeline"] = TransformerPipeline.load(os.environ["BENCH_MODEL_PATH"], device="cpu")

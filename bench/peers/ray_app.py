@@ -34,7 +34,7 @@ def build_app(max_batch_size: int, wait_ms: float, max_ongoing: int, threads: in
         def __init__(self, model_path: str, tag: str) -> None:
             import torch
 
-            from pipelines.transformer import TransformerPipeline
+            from tasks.sentiment.pipelines.transformer import TransformerPipeline
 
             torch.set_num_threads(threads)
             self.pipeline = TransformerPipeline.load(model_path, device="cpu")
@@ -46,8 +46,8 @@ def build_app(max_batch_size: int, wait_ms: float, max_ongoing: int, threads: in
             return self.pipeline.predict_proba(texts, batch_size=len(texts)).tolist()
 
         async def __call__(self, request: Request) -> dict[str, object]:
-            from pipelines.base import LABELS
-            from pipelines.text import normalize_text
+            from tasks.sentiment.pipelines.base import LABELS
+            from bundle.text import normalize_text
 
             started = time.perf_counter()
             body = await request.json()

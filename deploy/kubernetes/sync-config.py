@@ -4,7 +4,7 @@
 The pods read the same two files an operator edits locally:
 
 * ``configuration.yaml`` - BentoML's runtime configuration (``BENTOML_CONFIG``);
-* ``serving.yaml``       - the project's own settings (``SENTIMENT_SERVING_CONFIG``).
+* ``serving.yaml``       - the project's own settings (``BUNDLE_SERVING_CONFIG``).
 
 This script writes both into ``base/configmap.yaml`` and stamps their checksum into the pod
 templates (annotation ``checksum/config``), so that ``kubectl apply`` rolls the pods when the

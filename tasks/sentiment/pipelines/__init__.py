@@ -8,10 +8,10 @@ load any stored sentiment model without knowing its kind in advance.
 
 from __future__ import annotations
 
-from pipelines.base import LABELS, SentimentPipeline
-from pipelines.naive_bayes import NaiveBayesPipeline
-from pipelines.tfidf_logreg import TfidfLogRegPipeline
-from pipelines.transformer import TransformerPipeline  # torch/transformers are imported lazily
+from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
+from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
+from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
+from tasks.sentiment.pipelines.transformer import TransformerPipeline  # torch/transformers are imported lazily
 
 PIPELINES: dict[str, type[SentimentPipeline]] = {
     NaiveBayesPipeline.kind: NaiveBayesPipeline,
@@ -20,12 +20,13 @@ PIPELINES: dict[str, type[SentimentPipeline]] = {
 }
 
 
-def load_pipeline(kind: str, path: str) -> SentimentPipeline:
+def load_pipeline(kind: str, path: str, device: str | None = None) -> SentimentPipeline:
+    """A stored sentiment model; ``device`` matters only to the transformer (the classic ones run on the CPU)."""
     try:
         cls = PIPELINES[kind]
     except KeyError:
         raise ValueError(f"unknown pipeline kind {kind!r}; known kinds: {sorted(PIPELINES)}") from None
-    return cls.load(path)
+    return cls.load(path, device=device)
 
 
 __all__ = ["LABELS", "PIPELINES", "SentimentPipeline", "load_pipeline"]

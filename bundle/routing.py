@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from settings import Arm, Routing, Shadow
+from bundle.settings import Arm, Routing, Shadow
 
-logger = logging.getLogger("bentoml.sentiment.routing")
+logger = logging.getLogger("bentoml.bundle.routing")
 
 BUCKETS = 10_000
 
@@ -36,7 +36,6 @@ class Decision:
     arm: str  # the arm's label, e.g. "logreg" or "logreg:j46mfrxgfknroax4"
     family: str
     version: str | None
-    sticky: bool
 
 
 def bucket_of(key: str, salt: str = "") -> int:
@@ -59,10 +58,9 @@ class Router:
         self.bounds = bounds
 
     def decide(self, key: str | None = None) -> Decision:
-        sticky = bool(key)
         bucket = bucket_of(key, self.salt) if key else self.rng.randrange(BUCKETS)
         arm = self.arms[bisect.bisect_right(self.bounds, bucket)]
-        return Decision(self.policy, arm.label(), arm.family, arm.version, sticky)
+        return Decision(self.policy, arm.label(), arm.family, arm.version)
 
 
 Outcome = Literal["ok", "error", "timeout", "dropped"]

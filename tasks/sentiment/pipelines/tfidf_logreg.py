@@ -17,8 +17,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from pipelines.base import LABELS, SentimentPipeline
-from pipelines.text import tokenize
+from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
+from tasks.sentiment.pipelines.features import tokenize
 
 _FILE = "tfidf_logreg.joblib"
 
@@ -87,7 +87,7 @@ class TfidfLogRegPipeline(SentimentPipeline):
         )
 
     @classmethod
-    def load(cls, path: str) -> TfidfLogRegPipeline:
+    def load(cls, path: str, device: str | None = None) -> TfidfLogRegPipeline:
         blob = joblib.load(Path(path) / _FILE)
         pipe = cls(*blob["params"])
         pipe.model = blob["model"]

@@ -31,7 +31,7 @@ class SentimentPipeline(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def load(cls, path: str) -> SentimentPipeline: ...
+    def load(cls, path: str, device: str | None = None) -> SentimentPipeline: ...
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [LABELS[i] for i in self.predict_proba(texts).argmax(axis=1)]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_PATH = Path(__file__).resolve().parent / "serving.yaml"
-ENV_VAR = "SENTIMENT_SERVING_CONFIG"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "serving.yaml"
+ENV_VAR = "BUNDLE_SERVING_CONFIG"
+LEGACY_ENV_VAR = "SENTIMENT_SERVING_CONFIG"  # the name before the bundle had several tasks; still read
 
 RunnerName = Literal["cpu", "gpu"]
 
@@ -30,6 +31,7 @@ class _Strict(BaseModel):
 
 
 class ModelDeployment(_Strict):
+    task: str = Field(min_length=1, description="the task this model serves (a folder under tasks/)")
     store_name: str = Field(min_length=1, description="model name in the Bento store")
     runner: RunnerName
     versions: list[str] = Field(default=["latest"], min_length=1)
@@ -51,7 +53,12 @@ class RunnerSettings(_Strict):
     """Adaptive-batching knobs of one runner, and its thread budget."""
 
     max_batch_size: int = Field(ge=1, le=4096, description="largest adaptive batch; 1 turns batching off")
-    max_latency_ms: int = Field(ge=1, le=600_000)
+    max_latency_ms: int = Field(
+        ge=1,
+        le=600_000,
+        description="shed (503 + Retry-After) a request whose predicted wait for this runner passes this; "
+        "applied by BentoML's dispatcher and, when coalescing, by the entry service's queue",
+    )
     torch_threads: int | None = Field(default=None, ge=1, le=256, description="torch intra-op threads")
     forward_batch_size: int | None = Field(
         default=None,
@@ -65,6 +72,13 @@ class RunnerSettings(_Strict):
         le=64,
         description="the entry service merges concurrent requests for this runner into one call while this "
         "many of its calls are outstanding (coalesce.py); 0: one call per request",
+    )
+    max_queued_texts: int = Field(
+        default=1024,
+        ge=1,
+        le=1_000_000,
+        description="texts the entry service queues for this runner while its calls are in flight; past it, "
+        "new requests get 429 with Retry-After (only when coalescing)",
     )
 
     @property
@@ -85,6 +99,12 @@ class RunnerSettings(_Strict):
 class Limits(_Strict):
     max_text_chars: int = Field(ge=1, le=1_000_000)
     max_batch_texts: int = Field(ge=1, le=4096)
+    deadline_ms: int = Field(
+        default=10_000,
+        ge=10,
+        le=600_000,
+        description="default time a request may take; a request header X-Deadline-Ms may ask for less",
+    )
 
 
 class ModelChoice(_Strict):
@@ -138,41 +158,50 @@ class Monitoring(_Strict):
     digest_salt: str = "sentiment-bento"
 
 
-class ServingSettings(_Strict):
-    default_model: str
-    models: dict[str, ModelDeployment] = Field(min_length=1)
-    embedding: ModelDeployment | None = None
+class TaskSettings(_Strict):
+    """Per task: which of its models answers requests that name none, and how traffic is split."""
+
+    default_model: str = Field(description="model (a key of models:) answering requests that name none")
     routing: Routing | None = None
-    ensemble: Ensemble | None = None
+    ensemble: Ensemble | None = Field(default=None, description="only for tasks whose answers can be averaged")
+
+
+class ServingSettings(_Strict):
+    models: dict[str, ModelDeployment] = Field(min_length=1)
+    tasks: dict[str, TaskSettings] = Field(min_length=1)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     runners: dict[RunnerName, RunnerSettings]
     limits: Limits
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingSettings:
-        if self.default_model not in self.models:
-            raise ValueError(f"default_model {self.default_model!r} is not one of models: {sorted(self.models)}")
-        deployments = dict(self.models)
-        if self.embedding is not None:
-            deployments["embedding"] = self.embedding
-        for family, deployment in deployments.items():
-            if deployment.runner not in self.runners:
-                raise ValueError(f"{family} uses runner {deployment.runner!r}, which has no section under runners")
-        choices: list[tuple[str, ModelChoice]] = []
-        if self.routing:
-            choices += [("routing.arms", a) for a in self.routing.arms]
-            choices += [("routing.shadows", sh) for sh in self.routing.shadows]
-        if self.ensemble:
-            choices += [("ensemble.members", m) for m in self.ensemble.members]
-        for where, choice in choices:
-            if choice.family not in self.models:
-                raise ValueError(f"{where}: family {choice.family!r} is not one of models: {sorted(self.models)}")
-            configured = self.models[choice.family].versions
-            if choice.version is not None and choice.version not in configured:
+        for name, deployment in self.models.items():
+            if deployment.task not in self.tasks:
                 raise ValueError(
-                    f"{where}: version {choice.version!r} of {choice.family!r} is not in "
-                    f"models.{choice.family}.versions {configured}; add it there so it is loaded"
+                    f"models.{name}: task {deployment.task!r} has no section under tasks "
+                    f"(tasks: {sorted(self.tasks)}); add tasks.{deployment.task}.default_model"
                 )
+            if deployment.runner not in self.runners:
+                raise ValueError(f"models.{name} uses runner {deployment.runner!r}, which has no section under runners")
+        for task, conf in self.tasks.items():
+            own = sorted(self.models_of(task))
+            choices: list[tuple[str, ModelChoice]] = [
+                (f"tasks.{task}.default_model", ModelChoice(family=conf.default_model))
+            ]
+            if conf.routing:
+                choices += [(f"tasks.{task}.routing.arms", a) for a in conf.routing.arms]
+                choices += [(f"tasks.{task}.routing.shadows", sh) for sh in conf.routing.shadows]
+            if conf.ensemble:
+                choices += [(f"tasks.{task}.ensemble.members", m) for m in conf.ensemble.members]
+            for where, choice in choices:
+                if choice.family not in own:
+                    raise ValueError(f"{where}: model {choice.family!r} is not one of task {task!r}'s models: {own}")
+                configured = self.models[choice.family].versions
+                if choice.version is not None and choice.version not in configured:
+                    raise ValueError(
+                        f"{where}: version {choice.version!r} of {choice.family!r} is not in "
+                        f"models.{choice.family}.versions {configured}; add it there so it is loaded"
+                    )
         for runner, knobs in self.runners.items():
             # the dispatcher refuses a request larger than max_batch_size; a plain API has no such limit
             if knobs.batching and self.limits.max_batch_texts > knobs.max_batch_size:
@@ -182,8 +211,15 @@ class ServingSettings(_Strict):
                 )
         return self
 
-    def families_on(self, runner: RunnerName) -> dict[str, ModelDeployment]:
+    def models_of(self, task: str) -> dict[str, ModelDeployment]:
+        return {name: d for name, d in self.models.items() if d.task == task}
+
+    def models_on(self, runner: str) -> dict[str, ModelDeployment]:
         return {name: d for name, d in self.models.items() if d.runner == runner}
+
+    def runners_in_use(self) -> list[RunnerName]:
+        """Runners that serve at least one model: only these are started."""
+        return [name for name in self.runners if self.models_on(name)]
 
 
 def _format(exc: ValidationError) -> str:
@@ -202,18 +238,37 @@ def parse_settings(data: object, source: str = "<data>") -> ServingSettings:
 
 
 def settings_path() -> Path:
-    return Path(os.environ.get(ENV_VAR, DEFAULT_PATH))
+    return Path(os.environ.get(ENV_VAR) or os.environ.get(LEGACY_ENV_VAR) or DEFAULT_PATH)
 
 
-@lru_cache(maxsize=8)
-def _load(path: Path, mtime_ns: int) -> ServingSettings:
+def merge(base: Any, overlay: Any) -> Any:
+    """``overlay`` on top of ``base``: mappings merge key by key (a key set to null is removed),
+    anything else replaces."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = {**base, **{k: merge(base.get(k), v) if k in base else v for k, v in overlay.items()}}
+        return {k: v for k, v in merged.items() if not (k in overlay and overlay[k] is None)}
+    return overlay
+
+
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    """A settings file's data; a file with ``extends: <path>`` is an overlay of that file (relative to it)."""
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise SettingsError(f"settings file {path} does not exist (set {ENV_VAR} or restore serving.yaml)") from None
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path} is not valid YAML: {exc}") from None
-    return parse_settings(data, str(path))
+    if isinstance(data, dict) and "extends" in data:
+        base = (path.parent / str(data.pop("extends"))).resolve()
+        if base in seen:
+            raise SettingsError(f"{path}: 'extends' goes round in a circle through {base}")
+        data = merge(read_yaml(base, (*seen, path.resolve())), data)
+    return data
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, mtime_ns: int) -> ServingSettings:
+    return parse_settings(read_yaml(path), str(path))
 
 
 def load_settings(path: Path | None = None) -> ServingSettings:

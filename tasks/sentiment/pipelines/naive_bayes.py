@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from nltk.classify import NaiveBayesClassifier
 
-from pipelines.base import LABELS, SentimentPipeline
-from pipelines.text import stems
+from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
+from tasks.sentiment.pipelines.features import stems
 
 _FILE = "naive_bayes.pkl"
 
@@ -83,7 +83,7 @@ class NaiveBayesPipeline(SentimentPipeline):
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
-    def load(cls, path: str) -> NaiveBayesPipeline:
+    def load(cls, path: str, device: str | None = None) -> NaiveBayesPipeline:
         with (Path(path) / _FILE).open("rb") as fh:
             state = pickle.load(fh)
         pipe = cls(bigrams=state["bigrams"], min_df=state["min_df"])

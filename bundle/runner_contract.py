@@ -7,24 +7,29 @@ from typing import Any
 from pydantic import BaseModel
 
 
-class TextItem(BaseModel):
-    """One text for one model. A batch may mix models; the runner groups by ``model_tag``."""
+class ModelInput(BaseModel):
+    """One input for one model. A batch may mix models, even tasks; the runner groups by ``model_tag``."""
 
     model_tag: str  # resolved "name:version"
-    text: str
-
-
-class ClassProbabilities(BaseModel):
-    model_tag: str
-    probabilities: list[float]  # in pipelines.LABELS order
+    data: Any  # what the task's predictor takes for one input (a text, for the text tasks)
 
 
 class LoadedModel(BaseModel):
-    family: str  # "embedding" for the sentence encoder
+    family: str  # the model's name in serving.yaml and in requests
+    task: str
     tag: str  # resolved "name:version"
     requested: str  # as configured, e.g. "sentiment_nb:latest"
     default: bool  # answers requests that name no version
+    runner: str
     pipeline: str
     created_at: str
     labels: dict[str, str]
     metadata: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.tag.split(":", 1)[0]
+
+    @property
+    def version(self) -> str:
+        return self.tag.split(":", 1)[1]

@@ -1,0 +1,190 @@
+"""Request coalescing: concurrent requests for one runner travel to it as one call.
+
+The runner batches adaptively, but without this every public request would still cost one HTTP round
+trip between the entry service and the runner: a request to build and parse on both sides, a pydantic
+list to validate, a response to write, access-log and tracing middleware to pass, all on the same cores
+the model needs. A :class:`Coalescer` sends a call at once while fewer than ``max_in_flight`` of its calls
+are outstanding; requests that arrive meanwhile queue up and leave together in the next call (up to
+``max_batch`` items). There is no timer: at low load every request goes straight through, and under load
+the queue fills exactly while the runner is busy, so the runner's dispatcher receives whole batches
+instead of assembling them one HTTP request at a time. Results are split back in order; an error of a
+call goes to every request that was in it (each then falls back or answers as it would alone).
+
+Because the runner then sees one call at a time, its own dispatcher never sheds load, so the queue here
+is where overload is decided: it holds at most ``max_queued`` items (beyond: :class:`QueueFull`, 429), and
+a request whose predicted wait passes its budget (the smaller of ``max_wait`` and the time left to its
+deadline) is refused at once (:class:`WouldMissDeadline`, 503) instead of waiting to time out. The
+prediction is the queued and in-flight items times the recent cost per item. A caller that gave up
+(cancelled, deadline passed) leaves the queue before a batch is built, so its items never reach the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from bundle.overload import QueueFull, WouldMissDeadline
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+logger = logging.getLogger("bentoml.bundle.coalesce")
+
+_SMOOTHING = 0.2  # weight of the newest call in the running estimate of seconds per item
+
+
+@dataclass(eq=False)
+class _Waiting(Generic[Item, Result]):
+    items: list[Item]
+    future: asyncio.Future[Sequence[Result]]
+    deadline: float | None  # time.monotonic() seconds
+    queued: bool = field(default=True)
+
+
+class Coalescer(Generic[Item, Result]):
+    """Merge concurrent ``submit(items)`` calls into calls of ``call(all_items)``.
+
+    ``call`` must return one result per item, in order. ``max_in_flight=0`` turns merging off: every
+    submission is its own call (and the runner's own dispatcher decides about overload).
+    """
+
+    def __init__(
+        self,
+        call: Callable[[list[Item]], Awaitable[Sequence[Result]]],
+        max_batch: int,
+        max_in_flight: int,
+        max_queued: int = 1_000_000,
+        max_wait: float = float("inf"),
+        name: str = "runner",
+    ) -> None:
+        if max_batch < 1 or max_in_flight < 0 or max_queued < 1:
+            raise ValueError(
+                f"max_batch and max_queued must be >= 1 and max_in_flight >= 0, got {max_batch}, {max_queued}, "
+                f"{max_in_flight}"
+            )
+        self.call = call
+        self.max_batch = max_batch
+        self.max_in_flight = max_in_flight
+        self.max_queued = max_queued
+        self.max_wait = max_wait
+        self.name = name
+        self._queue: deque[_Waiting[Item, Result]] = deque()
+        self.queued_items = 0
+        self.in_flight_items = 0
+        self._in_flight = 0
+        self.seconds_per_item: float | None = None  # unknown until a call has finished
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references until each call finishes
+
+    def predicted_wait(self, extra_items: int = 0) -> float:
+        """Seconds until ``extra_items`` more would be answered, from the recent cost per item."""
+        if self.seconds_per_item is None:
+            return 0.0
+        return (self.queued_items + self.in_flight_items + extra_items) * self.seconds_per_item
+
+    async def submit(self, items: list[Item], deadline: float | None = None) -> Sequence[Result]:
+        if self.max_in_flight == 0:
+            self.in_flight_items += len(items)
+            try:
+                return await self._timed(items)
+            finally:
+                self.in_flight_items -= len(items)
+        n = len(items)
+        if self.queued_items + n > self.max_queued:
+            raise QueueFull(
+                f"too many requests are waiting for the {self.name} runner ({self.queued_items} inputs queued, "
+                f"at most {self.max_queued}); retry later",
+                retry_after=self.predicted_wait(),
+            )
+        budget = self.max_wait if deadline is None else min(self.max_wait, deadline - time.monotonic())
+        expected = self.predicted_wait(n)
+        if expected > budget:
+            raise WouldMissDeadline(
+                f"the {self.name} runner is overloaded: this request would wait about {expected * 1000:.0f} ms, "
+                f"more than its {max(budget, 0) * 1000:.0f} ms budget; retry later",
+                retry_after=expected,
+            )
+        waiting: _Waiting[Item, Result] = _Waiting(items, asyncio.get_running_loop().create_future(), deadline)
+        waiting.future.add_done_callback(lambda _: self._unqueue(waiting))
+        self._queue.append(waiting)
+        self.queued_items += n
+        self._send_what_fits()
+        return await waiting.future
+
+    def _unqueue(self, waiting: _Waiting[Item, Result]) -> None:
+        if waiting.queued:
+            waiting.queued = False
+            self.queued_items -= len(waiting.items)
+
+    def _take_batch(self) -> list[_Waiting[Item, Result]]:
+        batch: list[_Waiting[Item, Result]] = []
+        size = 0
+        now = time.monotonic()
+        while self._queue:
+            head = self._queue[0]
+            if head.future.done():  # the caller gave up (client gone, its deadline handled elsewhere)
+                self._queue.popleft()
+                continue
+            if head.deadline is not None and head.deadline <= now:
+                self._queue.popleft()
+                self._unqueue(head)
+                head.future.set_exception(
+                    WouldMissDeadline(f"the {self.name} runner did not get to this request in time", 1.0)
+                )
+                continue
+            if batch and size + len(head.items) > self.max_batch:
+                break
+            self._queue.popleft()
+            self._unqueue(head)
+            batch.append(head)
+            size += len(head.items)
+        return batch
+
+    def _send_what_fits(self) -> None:
+        while self._queue and self._in_flight < self.max_in_flight:
+            batch = self._take_batch()
+            if not batch:
+                continue
+            self._in_flight += 1
+            self.in_flight_items += sum(len(waiting.items) for waiting in batch)
+            task = asyncio.create_task(self._send(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _timed(self, flat: list[Item]) -> Sequence[Result]:
+        started = time.monotonic()
+        results = await self.call(flat)
+        if len(results) != len(flat):
+            raise RuntimeError(f"the runner answered {len(results)} results for {len(flat)} inputs")
+        if flat:
+            per_item = (time.monotonic() - started) / len(flat)
+            previous = self.seconds_per_item
+            self.seconds_per_item = per_item if previous is None else previous + _SMOOTHING * (per_item - previous)
+        return results
+
+    async def _send(self, batch: list[_Waiting[Item, Result]]) -> None:
+        flat = [item for waiting in batch for item in waiting.items]
+        try:
+            results = await self._timed(flat)
+        except asyncio.CancelledError:
+            for waiting in batch:
+                waiting.future.cancel()
+            raise
+        except Exception as exc:
+            for waiting in batch:
+                if not waiting.future.done():
+                    waiting.future.set_exception(exc)
+        else:
+            start = 0
+            for waiting in batch:
+                if not waiting.future.done():
+                    waiting.future.set_result(results[start : start + len(waiting.items)])
+                start += len(waiting.items)
+        finally:
+            self._in_flight -= 1
+            self.in_flight_items -= len(flat)
+            self._send_what_fits()

@@ -1,0 +1,135 @@
+"""Pieces of the public contract every task shares: model selection fields, text inputs with the
+limits from serving.yaml, and the ``/models`` listing.
+
+Text is normalised once, here, in the request model's validator (bundle/text.py): handlers receive the
+canonical form, and the event loop never normalises a text twice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from bundle.settings import load_settings
+from bundle.text import normalize_text
+
+_LIMITS = load_settings().limits
+MAX_TEXT_CHARS = _LIMITS.max_text_chars
+MAX_BATCH_TEXTS = _LIMITS.max_batch_texts
+# Model, version and user are echoed into errors and logs: a short bound keeps both readable.
+MAX_NAME_CHARS = 100
+
+
+def clean_text(text: str) -> str:
+    """The canonical text, or a ValueError a person can act on."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"has {len(text)} characters; the maximum is {MAX_TEXT_CHARS}")
+    clean = normalize_text(text)
+    if not clean:
+        raise ValueError("must not be empty or only whitespace")
+    return clean
+
+
+Text = Annotated[str, AfterValidator(clean_text)]
+
+
+def _clean_texts(texts: list[str]) -> list[str]:
+    out = []
+    for i, text in enumerate(texts):
+        try:
+            out.append(clean_text(text))
+        except ValueError as exc:
+            raise ValueError(f"item {i} {exc}") from None
+    return out
+
+
+Texts = Annotated[
+    list[str],
+    Field(
+        description=f"1 to {MAX_BATCH_TEXTS} texts, each 1 to {MAX_TEXT_CHARS} characters.",
+        min_length=1,
+        max_length=MAX_BATCH_TEXTS,
+    ),
+    AfterValidator(_clean_texts),
+]
+
+
+class Strict(BaseModel):
+    # Unknown fields are rejected rather than silently ignored: a typo such as "modle" must not
+    # quietly route the request to the default model.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSelection(Strict):
+    """The optional fields by which a request picks its model; without them the task's routing decides."""
+
+    model: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Model to use (see /models). Omit for the task's default model or traffic split.",
+        examples=[None],
+    )
+    version: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Exact model version from /models. Omit for the version configured as default.",
+        examples=[None],
+    )
+    user: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Caller or session key. With an A/B or canary split, the same key always gets the same "
+        "model. Ignored when the request names a model.",
+        examples=[None],
+    )
+
+
+class Answered(BaseModel):
+    model: str = Field(
+        description="The model that answered, as name:version.", examples=["sentiment_logreg:j46mfrxgfknroax4"]
+    )
+    family: str = Field(description="The model (as named in serving.yaml and /models) that answered.", examples=["logreg"])
+    arm: str = Field(description="The routing arm that answered (see serving.yaml routing).", examples=["logreg"])
+    policy: str = Field(
+        description="How the model was chosen: explicit (the request named it), single, ab, canary.",
+        examples=["single"],
+    )
+    elapsed_ms: float = Field(description="Time spent in the service, in milliseconds.", examples=[3.2])
+
+
+class ModelsRequest(Strict):
+    pass
+
+
+class ModelInfo(BaseModel):
+    family: str = Field(description="The model's name in requests (`model`) and in serving.yaml.", examples=["logreg"])
+    task: str = Field(description="The task it serves, e.g. sentiment or embedding.", examples=["sentiment"])
+    name: str = Field(description="Its name in the Bento model store.", examples=["sentiment_logreg"])
+    version: str = Field(examples=["j46mfrxgfknroax4"])
+    default: bool = Field(description="Answers requests for this model that name no version.")
+    runner: str = Field(examples=["cpu"])
+    pipeline: str = Field(examples=["tfidf_logreg"])
+    created_at: str = Field(examples=["2026-11-22T04:08:01+00:00"])
+    gate_passed: bool | None = Field(default=None, description="Whether the model passed its accuracy gate.")
+    metrics: dict[str, Any] = Field(description="Held-out and out-of-domain metrics recorded when it was made.")
+    params: dict[str, Any] = Field(description="Training or import parameters recorded when it was made.")
+    data_sha256: str | None = Field(default=None, description="Checksum of the training data.")
+
+
+class TaskInfo(BaseModel):
+    default_model: str = Field(examples=["transformer"])
+    routes: list[str] = Field(description="The task's endpoints.", examples=[["/sentiment", "/sentiment/batch"]])
+    routing: dict[str, Any] | None = Field(default=None, description="The task's traffic policy, if any.")
+
+
+class ModelsResponse(BaseModel):
+    default_family: str = Field(
+        description="The sentiment task's default model (kept for existing clients; see `tasks`).",
+        examples=["transformer"],
+    )
+    models: list[ModelInfo]
+    tasks: dict[str, TaskInfo] = Field(description="Every served task: its default model, routes and routing.")
+    routing: dict[str, Any] | None = Field(
+        default=None, description="The sentiment task's traffic policy (kept for existing clients; see `tasks`)."
+    )

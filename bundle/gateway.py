@@ -1,0 +1,318 @@
+"""How the entry service answers any task's request: choose the model, call its runner, fall back,
+shadow, record. Nothing here knows a task by name; a task's handlers call :meth:`TaskGateway.infer`.
+
+Requests flow one way: a handler turns its request into model inputs; the gateway picks the model that
+should answer (the request's choice, else the task's traffic policy), sends the inputs to the runner
+that hosts it (through the runner's :class:`~bundle.coalesce.Coalescer`), within the request's deadline,
+and returns one output per input. If a routed arm fails or misses the deadline, the task's default model
+answers instead. Shadows get a copy off the critical path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import bentoml
+
+from bundle.coalesce import Coalescer
+from bundle.observability import FALLBACKS, ROUTING, RUNNER_FAILURES, SHADOW, record
+from bundle.overload import Deadline, ModelUnavailable, RequestRefused
+from bundle.routing import Decision, Router, ShadowLauncher
+from bundle.runner_contract import LoadedModel, ModelInput
+from bundle.settings import RunnerSettings, ServingSettings, Shadow, TaskSettings
+from bundle.task import Task
+
+logger = logging.getLogger("bentoml.bundle.gateway")
+
+# The deadline of the request being answered; set by the API wrapper (bundle/api.py) from the
+# configured default and the client's X-Deadline-Ms header.
+CURRENT_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("deadline", default=None)
+
+
+class ModelNotServed(RequestRefused):
+    """The requested model or version is not served; the message lists what is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(404, message)
+
+
+@dataclass(frozen=True)
+class Answer:
+    outputs: list[Any]
+    model: LoadedModel
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class MemberAnswer:
+    model: LoadedModel
+    weight: float  # normalised
+    outputs: list[Any]
+
+
+class RunnerPool:
+    """The entry service's view of its runners: their model catalogs and one coalescer each."""
+
+    def __init__(self, clients: dict[str, Any], knobs: dict[str, RunnerSettings]) -> None:
+        self.clients = clients
+        self._catalogs: dict[str, list[LoadedModel]] = {}
+        self._catalog_lock = asyncio.Lock()
+        self.coalescers: dict[str, Coalescer[ModelInput, Any]] = {}
+        for name in clients:
+            k = knobs[name]
+            self.coalescers[name] = Coalescer(
+                self._call(name),
+                max_batch=k.max_batch_size,
+                # batching off means one call per request
+                max_in_flight=k.entry_calls_in_flight if k.batching else 0,
+                max_queued=k.max_queued_texts,
+                max_wait=k.max_latency_ms / 1000,
+                name=name,
+            )
+
+    def _call(self, runner: str) -> Callable[[list[ModelInput]], Awaitable[list[Any]]]:
+        async def call(items: list[ModelInput]) -> list[Any]:
+            # looked up per call: the client binds its methods lazily, and tests swap runners
+            api = self.clients[runner].to_async.predict
+            try:
+                return list(await api(items))
+            except aiohttp.ClientConnectionError as exc:
+                # The pooled connection to the runner went stale (the runner closes idle connections
+                # sooner than the client drops them: "Broken pipe", "Server disconnected"). Predictions
+                # have no side effects, so one retry on a fresh connection is safe.
+                logger.info("retrying on a fresh runner connection after %s: %s", type(exc).__name__, exc)
+                return list(await api(items))
+
+        return call
+
+    async def catalog(self, timeout: float = 5.0) -> list[LoadedModel]:
+        """What the runners have loaded, asked once per runner and cached (it changes only on restart).
+
+        A runner that does not answer is asked again on the next call; meanwhile its models are
+        unavailable (503), and routed traffic falls back to the task's default model.
+        """
+        async with self._catalog_lock:  # one question per runner at a time, not one per waiting request
+            for name, client in self.clients.items():
+                if name in self._catalogs:
+                    continue
+                try:
+                    models = await asyncio.wait_for(client.to_async.models(), timeout)
+                    self._catalogs[name] = [LoadedModel.model_validate(m) for m in models]
+                except Exception as exc:
+                    logger.warning("runner %s did not list its models: %s: %s", name, type(exc).__name__, exc)
+        return [m for models in self._catalogs.values() for m in models]
+
+    async def predict(self, model: LoadedModel, inputs: Sequence[Any], deadline: Deadline) -> list[Any]:
+        """One output per input from ``model``, or :class:`ModelUnavailable` when its runner fails or
+        does not answer before ``deadline``."""
+        items = [ModelInput(model_tag=model.tag, data=x) for x in inputs]
+        coalescer = self.coalescers[model.runner]
+        try:
+            return list(await asyncio.wait_for(coalescer.submit(items, deadline.at), max(deadline.left(), 0.001)))
+        except TimeoutError:
+            RUNNER_FAILURES.labels(runner=model.runner, reason="deadline").inc()
+            logger.warning(
+                "runner %s did not answer for %s within %.0f ms (wedged or overloaded)",
+                model.runner,
+                model.tag,
+                deadline.seconds * 1000,
+            )
+            raise ModelUnavailable(
+                f"model {model.family!r} did not answer within {deadline.seconds * 1000:.0f} ms: its runner "
+                f"({model.runner}) is busy or not responding; retry later"
+            ) from None
+        except RequestRefused:
+            raise
+        except bentoml.exceptions.BentoMLException as exc:
+            if int(exc.error_code) < 500:
+                raise
+            RUNNER_FAILURES.labels(runner=model.runner, reason="error").inc()
+            raise self._unavailable(model, exc) from None
+        except Exception as exc:  # connection refused, disconnected, a broken runner
+            RUNNER_FAILURES.labels(runner=model.runner, reason="error").inc()
+            raise self._unavailable(model, exc) from None
+
+    @staticmethod
+    def _unavailable(model: LoadedModel, exc: BaseException) -> ModelUnavailable:
+        logger.warning("runner %s failed for %s: %s: %s", model.runner, model.tag, type(exc).__name__, exc)
+        return ModelUnavailable(
+            f"model {model.family!r} is temporarily unavailable: its runner ({model.runner}) is not answering"
+        )
+
+
+class TaskGateway:
+    """Model choice, routing, fallback, shadows and records for one task."""
+
+    def __init__(self, task: Task, settings: ServingSettings, pool: RunnerPool) -> None:
+        self.task = task
+        self.settings = settings
+        self.conf: TaskSettings = settings.tasks[task.name]
+        self.families = settings.models_of(task.name)
+        self.pool = pool
+        routing = self.conf.routing
+        self.router = Router(routing) if routing else None
+        self.shadows = ShadowLauncher(routing.shadows, routing.max_shadows_in_flight) if routing else None
+
+    @property
+    def default_model(self) -> str:
+        return self.conf.default_model
+
+    def deadline(self) -> Deadline:
+        return CURRENT_DEADLINE.get() or Deadline(self.settings.limits.deadline_ms / 1000)
+
+    # ---- model choice ----------------------------------------------------------------------------
+
+    async def choose(self, family: str | None, version: str | None) -> LoadedModel:
+        family = family or self.default_model
+        if family not in self.families:
+            raise ModelNotServed(
+                f"unknown model {family!r} for {self.task.name}; available models: {', '.join(sorted(self.families))}"
+            )
+        served = [m for m in await self.pool.catalog(timeout=max(self.deadline().left(), 0.001)) if m.family == family]
+        if not served:
+            runner = self.families[family].runner
+            raise ModelUnavailable(
+                f"model {family!r} is temporarily unavailable: its runner ({runner}) is not answering"
+            )
+        if version is None:
+            return next(m for m in served if m.default)
+        for m in served:
+            if version in (m.version, m.requested.split(":", 1)[1]):
+                return m
+        versions = ", ".join(m.version for m in served)
+        raise ModelNotServed(
+            f"version {version!r} of model {family!r} is not in the model store or not deployed; "
+            f"served versions: {versions}"
+        )
+
+    def decide(self, model: str | None, version: str | None, user: str | None) -> Decision:
+        if model is not None or version is not None:
+            family = model or self.default_model
+            return Decision("explicit", family if version is None else f"{family}:{version}", family, version)
+        if self.router is not None:
+            return self.router.decide(user)
+        return Decision("single", self.default_model, self.default_model, None)
+
+    # ---- inference -------------------------------------------------------------------------------
+
+    async def infer(
+        self, inputs: Sequence[Any], *, model: str | None = None, version: str | None = None, user: str | None = None
+    ) -> Answer:
+        """Route, predict, record; and copy the request to the shadows when the policy routed it."""
+        started = time.perf_counter()
+        decision = self.decide(model, version, user)
+        chosen: LoadedModel | None = None
+        try:
+            chosen = await self.choose(decision.family, decision.version)
+            outputs = await self.pool.predict(chosen, inputs, self.deadline())
+        except ModelUnavailable as exc:
+            answered = None if decision.policy == "explicit" else await self.fall_back(inputs, decision, chosen, exc)
+            if answered is None:
+                raise
+            outputs, chosen, decision = answered
+        ROUTING.labels(task=self.task.name, policy=decision.policy, arm=decision.arm, model=chosen.tag).inc()
+        self.record(inputs, outputs, chosen, decision.arm, decision.policy, "primary", _ms_since(started))
+        if decision.policy != "explicit" and self.shadows is not None and self.shadows.shadows:
+            self.shadows.launch(
+                call=lambda shadow: self.shadow_call(shadow, inputs),
+                on_done=lambda shadow, outcome, result, seconds: self.shadow_done(
+                    shadow, outcome, result, inputs, outputs
+                ),
+            )
+        return Answer(outputs, chosen, decision)
+
+    async def fall_back(
+        self, inputs: Sequence[Any], decision: Decision, failed: LoadedModel | None, exc: ModelUnavailable
+    ) -> tuple[list[Any], LoadedModel, Decision] | None:
+        """The routed arm failed or missed its deadline: the default model answers, with a deadline of
+        its own, if it is another model. ``None`` when there is nothing to fall back to."""
+        if decision.family == self.default_model and decision.version is None:
+            return None
+        reason = "deadline" if "did not answer within" in exc.message else "error"
+        logger.warning("arm %s of %s failed (%s); the default model answers", decision.arm, self.task.name, exc)
+        FALLBACKS.labels(task=self.task.name, arm=decision.arm, reason=reason).inc()
+        fresh = Deadline(self.settings.limits.deadline_ms / 1000)
+        token = CURRENT_DEADLINE.set(fresh)
+        try:
+            default = await self.choose(self.default_model, None)
+            outputs = await self.pool.predict(default, inputs, fresh)
+        finally:
+            CURRENT_DEADLINE.reset(token)
+        return outputs, default, Decision(decision.policy, f"fallback:{default.family}", default.family, None)
+
+    async def ensemble(self, inputs: Sequence[Any]) -> tuple[list[Any], list[MemberAnswer]]:
+        """An inference graph: every member of the task's ensemble answers concurrently; the task
+        combines their outputs per input with the normalised weights from serving.yaml."""
+        started = time.perf_counter()
+        if self.conf.ensemble is None:
+            raise ModelNotServed(f"no ensemble is configured for {self.task.name} (serving.yaml: tasks.{self.task.name}.ensemble)")
+        members = self.conf.ensemble.members
+        chosen = [await self.choose(m.family, m.version) for m in members]
+        deadline = self.deadline()
+        answers = await asyncio.gather(*(self.pool.predict(c, inputs, deadline) for c in chosen))
+        total = sum(m.weight for m in members)
+        weights = [m.weight / total for m in members]
+        combined = [self.task.combine([a[i] for a in answers], weights) for i in range(len(inputs))]
+        model = "+".join(c.tag for c in chosen)
+        self.record(inputs, combined, None, "ensemble", "ensemble", "primary", _ms_since(started), model=model)
+        return combined, [MemberAnswer(c, w, a) for c, w, a in zip(chosen, weights, answers, strict=True)]
+
+    # ---- shadows and records ---------------------------------------------------------------------
+
+    async def shadow_call(self, shadow: Shadow, inputs: Sequence[Any]) -> tuple[LoadedModel, list[Any], float]:
+        started = time.perf_counter()
+        chosen = await self.choose(shadow.family, shadow.version)
+        return chosen, await self.pool.predict(chosen, inputs, Deadline(shadow.timeout_ms / 1000)), _ms_since(started)
+
+    def shadow_done(
+        self,
+        shadow: Shadow,
+        outcome: str,
+        result: tuple[LoadedModel, list[Any], float] | None,
+        inputs: Sequence[Any],
+        primary: list[Any],
+    ) -> None:
+        labels = {"task": self.task.name, "shadow": shadow.label()}
+        if outcome != "ok" or result is None:
+            SHADOW.labels(**labels, outcome=outcome).inc(len(inputs))
+            return
+        chosen, outputs, latency_ms = result
+        agree = sum(self.task.agree(mine, theirs) for mine, theirs in zip(outputs, primary, strict=True))
+        SHADOW.labels(**labels, outcome="agree").inc(agree)
+        SHADOW.labels(**labels, outcome="disagree").inc(len(inputs) - agree)
+        self.record(inputs, outputs, chosen, f"shadow:{shadow.label()}", "shadow", "shadow", latency_ms)
+
+    def record(
+        self,
+        inputs: Sequence[Any],
+        outputs: Sequence[Any],
+        chosen: LoadedModel | None,
+        arm: str,
+        policy: str,
+        role: str,
+        latency_ms: float,
+        model: str | None = None,
+    ) -> None:
+        record(
+            task=self.task.name,
+            inputs=self.task.describe_inputs(inputs, self.settings.monitoring),
+            outputs=self.task.describe_outputs(outputs),
+            labels=self.task.output_labels(outputs),
+            family=chosen.family if chosen else policy,
+            model=chosen.tag if chosen else (model or ""),
+            arm=arm,
+            policy=policy,
+            role=role,
+            latency_ms=latency_ms,
+        )
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

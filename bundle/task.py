@@ -1,0 +1,93 @@
+"""The seam every model kind goes through: a task.
+
+A task (sentiment, embedding, ...) declares in one class, in its own folder under ``tasks/``:
+
+- ``endpoints``: its public routes, each with a typed request and response model and an async handler
+  that turns a request into model inputs (pre-processing), asks the gateway for outputs, and builds
+  the response (post-processing);
+- ``load_model``: how a stored model of each kind becomes a :class:`Predictor` (``predict`` takes a
+  batch of inputs and returns one output per input; runners call it, nothing else loads a model);
+- ``store_models``: the module that creates each Bento store name (a trainer or an importer), which
+  ``make serve`` runs when serving.yaml asks for a model the store lacks;
+- how its answers are described in prediction records and compared with a shadow's.
+
+Everything generic — runners, versions, routing (A/B, canary, shadows, fallback), coalescing, deadlines,
+metrics, prediction records, ``/models`` — works from this declaration alone.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from bundle.observability import text_fields
+from bundle.settings import Monitoring
+
+if TYPE_CHECKING:
+    from bundle.gateway import TaskGateway
+
+
+class Predictor(Protocol):
+    """A loaded model: a batch of inputs in, one JSON-serialisable output per input, in order."""
+
+    def predict(self, inputs: Sequence[Any]) -> list[Any]: ...
+
+
+Handler = Callable[["TaskGateway", Any], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One public route of a task: ``handler(gateway, request)`` answers a validated ``request``."""
+
+    route: str
+    request: type[BaseModel]
+    response: type[BaseModel]
+    handler: Handler  # its docstring is the operation's description in Swagger UI
+    name: str = ""  # Python name of the API method (and of the SDK call); default: from the route
+
+    def method_name(self) -> str:
+        return self.name or self.route.strip("/").replace("/", "_").replace("-", "_")
+
+
+class Task(abc.ABC):
+    name: ClassVar[str]
+    # store name -> ``python -m`` module that creates it (trainer or importer)
+    store_models: ClassVar[dict[str, str]]
+
+    @property
+    @abc.abstractmethod
+    def endpoints(self) -> list[Endpoint]: ...
+
+    @abc.abstractmethod
+    def load_model(self, kind: str, path: str, device: str) -> Predictor:
+        """Load a stored model of this task. ``kind`` is the model's ``pipeline`` label."""
+
+    def input_cost(self, item: Any) -> int:
+        """A cheap size of one input, for length-sorted forward passes; default: its length."""
+        return len(item) if hasattr(item, "__len__") else 0
+
+    def describe_inputs(self, inputs: Sequence[Any], monitoring: Monitoring) -> dict[str, Any]:
+        """What a request's prediction record keeps of its inputs (lists, one entry per input), as
+        serving.yaml's ``monitoring`` allows; default: lengths and a digest or the texts themselves."""
+        return text_fields([str(x) for x in inputs], monitoring)
+
+    def describe_outputs(self, outputs: Sequence[Any]) -> dict[str, Any]:
+        """What a prediction record keeps of the outputs (one entry per input)."""
+        return {}
+
+    def output_labels(self, outputs: Sequence[Any]) -> list[str]:
+        """A label per output for the predictions counter; tasks without classes count ``"-"``."""
+        return ["-"] * len(outputs)
+
+    def agree(self, ours: Any, theirs: Any) -> bool:
+        """Whether a shadow's output agrees with the primary's, for the shadow agreement rate."""
+        return bool(ours == theirs)
+
+    def combine(self, outputs: Sequence[Any], weights: Sequence[float]) -> Any:
+        """The ensemble of one input's member outputs; only tasks whose outputs can be averaged."""
+        raise NotImplementedError(f"task {self.name!r} has no ensemble")

@@ -1,0 +1,129 @@
+"""Sentiment: is a text positive or negative?
+
+Models: NLTK Naive Bayes and TF-IDF + logistic regression (CPU), a fine-tuned MiniLM transformer (GPU
+runner, CPU fallback), all trained by ``train/`` on the VADER ground-truth snippets. Endpoints:
+``/sentiment`` (one text), ``/sentiment/batch`` (several texts, one model), ``/sentiment/ensemble``
+(every member of serving.yaml's ensemble, probabilities averaged by weight).
+
+The whole path: train/{naive_bayes,tfidf_logreg,transformer}.py → Bento store → runners (via
+``load_model`` below) → the handlers below → clients.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bundle.gateway import TaskGateway
+from bundle.task import Endpoint, Predictor, Task
+from tasks.sentiment.contract import (
+    BatchRequest,
+    BatchResponse,
+    EnsembleMember,
+    EnsembleRequest,
+    EnsembleResponse,
+    Prediction,
+    SentimentRequest,
+    SentimentResponse,
+)
+from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
+
+
+class ProbabilitiesPredictor:
+    """A stored sentiment pipeline as the runners see it: texts in, class probabilities out."""
+
+    def __init__(self, pipeline: SentimentPipeline) -> None:
+        self.pipeline = pipeline
+
+    def predict(self, inputs: Sequence[Any]) -> list[list[float]]:
+        return [[float(p) for p in row] for row in self.pipeline.predict_proba(list(inputs))]
+
+
+def to_prediction(probabilities: Sequence[float]) -> Prediction:
+    """Post-processing: probabilities → label, named classes, rounded for the wire."""
+    named = {label: round(float(p), 6) for label, p in zip(LABELS, probabilities, strict=True)}
+    return Prediction.model_validate({"label": max(named, key=named.__getitem__), "probabilities": named})
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+async def classify(gateway: TaskGateway, request: SentimentRequest) -> SentimentResponse:
+    """Classify one text as positive or negative."""
+    started = time.perf_counter()
+    answer = await gateway.infer([request.text], model=request.model, version=request.version, user=request.user)
+    return SentimentResponse(
+        **to_prediction(answer.outputs[0]).model_dump(),
+        model=answer.model.tag,
+        family=answer.model.family,
+        arm=answer.decision.arm,
+        policy=answer.decision.policy,
+        elapsed_ms=_ms_since(started),
+    )
+
+
+async def classify_batch(gateway: TaskGateway, request: BatchRequest) -> BatchResponse:
+    """Classify several texts from one client with one model; answers keep the input order."""
+    started = time.perf_counter()
+    answer = await gateway.infer(request.texts, model=request.model, version=request.version, user=request.user)
+    return BatchResponse(
+        predictions=[to_prediction(p) for p in answer.outputs],
+        model=answer.model.tag,
+        family=answer.model.family,
+        arm=answer.decision.arm,
+        policy=answer.decision.policy,
+        elapsed_ms=_ms_since(started),
+    )
+
+
+async def classify_ensemble(gateway: TaskGateway, request: EnsembleRequest) -> EnsembleResponse:
+    """An inference graph: every ensemble member classifies the text concurrently; their class
+    probabilities are averaged with the weights from serving.yaml (``tasks.sentiment.ensemble``)."""
+    started = time.perf_counter()
+    (combined,), members = await gateway.ensemble([request.text])
+    return EnsembleResponse(
+        **to_prediction(combined).model_dump(),
+        members=[
+            EnsembleMember(
+                family=m.model.family, model=m.model.tag, weight=m.weight, **to_prediction(m.outputs[0]).model_dump()
+            )
+            for m in members
+        ],
+        elapsed_ms=_ms_since(started),
+    )
+
+
+class SentimentTask(Task):
+    name = "sentiment"
+    store_models = {
+        "sentiment_nb": "train.naive_bayes",
+        "sentiment_logreg": "train.tfidf_logreg",
+        "sentiment_transformer": "train.transformer",
+    }
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return [
+            Endpoint("/sentiment", SentimentRequest, SentimentResponse, classify, name="sentiment"),
+            Endpoint("/sentiment/batch", BatchRequest, BatchResponse, classify_batch),
+            Endpoint("/sentiment/ensemble", EnsembleRequest, EnsembleResponse, classify_ensemble),
+        ]
+
+    def load_model(self, kind: str, path: str, device: str) -> Predictor:
+        from tasks.sentiment.pipelines import load_pipeline
+
+        return ProbabilitiesPredictor(load_pipeline(kind, path, device=device))
+
+    def describe_outputs(self, outputs: Sequence[Any]) -> dict[str, Any]:
+        return {"label": self.output_labels(outputs), "p_positive": [round(float(p[1]), 6) for p in outputs]}
+
+    def output_labels(self, outputs: Sequence[Any]) -> list[str]:
+        return [LABELS[max(range(len(p)), key=p.__getitem__)] for p in outputs]
+
+    def agree(self, ours: Any, theirs: Any) -> bool:
+        return self.output_labels([ours]) == self.output_labels([theirs])
+
+    def combine(self, outputs: Sequence[Any], weights: Sequence[float]) -> list[float]:
+        return [sum(w * out[k] for out, w in zip(outputs, weights, strict=True)) for k in range(len(LABELS))]
