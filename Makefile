@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 TORCH_WHEEL := wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
-BENTO ?= sentiment-bento:latest
+BENTO ?= model-bundle:latest
 IMAGE ?= $(BENTO)
 
 .PHONY: help install train train-transformer models serve test test-fast lint format clean \
@@ -51,7 +51,7 @@ models: install  ## train only the models serving.yaml needs and the store lacks
 	$(PY) -m train.ensure
 
 serve: models  ## install, train what is missing, serve on http://localhost:$(PORT)
-	$(BIN)/bentoml serve service:SentimentService --port $(PORT)
+	$(BIN)/bentoml serve service:BundleService --port $(PORT)
 
 test: install  ## run the whole test suite (unit, HTTP, integration, slow)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -62,7 +62,7 @@ test-fast: install  ## unit and HTTP tests only
 lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy settings.py contract.py errors.py observability.py openapi_docs.py routing.py service.py runners pipelines train lifecycle
+	$(BIN)/mypy service.py bundle runners tasks train lifecycle
 	$(BIN)/mypy --config-file client/pyproject.toml client/sentiment_client
 
 format: install  ## apply ruff's formatting and safe fixes

@@ -48,7 +48,7 @@ class BundleService:
     """The public API of every served task."""
 
     def __init__(self) -> None:
-        self.runner_clients = {name: getattr(self, f"{name}_runner") for name in RUNNERS_IN_USE}
+        self.runner_clients: dict[str, object] = {name: getattr(self, f"{name}_runner") for name in RUNNERS_IN_USE}
         self.pool = RunnerPool(self.runner_clients, SETTINGS.runners)
         self.gateways = {name: TaskGateway(task, SETTINGS, self.pool) for name, task in SERVED_TASKS.items()}
 
@@ -99,7 +99,7 @@ class BundleService:
 # Dependencies are class attributes (BentoML packages what they declare); only runners with models.
 for _name in RUNNERS_IN_USE:
     setattr(BundleService, f"{_name}_runner", bentoml.depends(PROFILES[_name]))
-add_task_apis(BundleService, SERVED_TASKS, SETTINGS.limits.deadline_ms)
+add_task_apis(BundleService, SERVED_TASKS)
 BundleService = bentoml.service(workers=1, image=IMAGE)(BundleService)  # type: ignore[misc]
 
 BundleService.add_asgi_middleware(HumanErrorsMiddleware)  # type: ignore[attr-defined]

@@ -25,28 +25,33 @@ logger = logging.getLogger("bentoml.bundle.api")
 MAX_DEADLINE_MS = 600_000
 
 
-def refusal_response(refused: RequestRefused) -> JSONResponse:
+def refusal_response(refused: RequestRefused, ctx: Any = None) -> JSONResponse:
+    if ctx is not None:  # BentoML copies the context's status and headers onto whatever the API returns
+        ctx.response.status_code = refused.status
+        ctx.response.metadata.update(refused.headers())
     return JSONResponse({"error": refused.message}, status_code=refused.status, headers=refused.headers())
 
 
-def api_method(task: Task, endpoint: Endpoint, default_deadline_ms: int) -> Any:
+def api_method(task: Task, endpoint: Endpoint) -> Any:
     """A ``@bentoml.api`` method for one endpoint; the service instance holds ``gateways[task.name]``."""
 
-    async def method(self: Any, ctx=None, **fields: Any) -> Any:  # type: ignore[no-untyped-def]  # BentoML finds ctx by name, unannotated
+    async def method(self: Any, ctx=None, **fields: Any) -> Any:  # BentoML finds ctx by name, unannotated
         request = endpoint.request.model_construct(**fields)  # validated by BentoML already
+        gateway = self.gateways[task.name]
+        default_deadline_ms = gateway.settings.limits.deadline_ms
         headers = ctx.request.headers if ctx is not None and ctx.request is not None else {}
         try:
             token = CURRENT_DEADLINE.set(
                 Deadline.from_header(headers.get(DEADLINE_HEADER), default_deadline_ms, MAX_DEADLINE_MS)
             )
         except RequestRefused as refused:
-            return refusal_response(refused)
+            return refusal_response(refused, ctx)
         try:
-            return await endpoint.handler(self.gateways[task.name], request)
+            return await endpoint.handler(gateway, request)
         except RequestRefused as refused:
             if refused.status >= 500:
                 logger.warning("%s answered %d: %s", endpoint.route, refused.status, refused.message)
-            return refusal_response(refused)
+            return refusal_response(refused, ctx)
         finally:
             CURRENT_DEADLINE.reset(token)
 
@@ -55,11 +60,11 @@ def api_method(task: Task, endpoint: Endpoint, default_deadline_ms: int) -> Any:
     return bentoml.api(route=endpoint.route, input_spec=endpoint.request, output_spec=endpoint.response)(method)
 
 
-def add_task_apis(cls: type, tasks: dict[str, Task], default_deadline_ms: int) -> None:
+def add_task_apis(cls: type, tasks: dict[str, Task]) -> None:
     """Attach every endpoint of every task to the (not yet decorated) service class."""
     for task in tasks.values():
         for endpoint in task.endpoints:
             name = endpoint.method_name()
             if hasattr(cls, name):
                 raise ValueError(f"two endpoints want the method name {name!r} ({endpoint.route})")
-            setattr(cls, name, api_method(task, endpoint, default_deadline_ms))
+            setattr(cls, name, api_method(task, endpoint))

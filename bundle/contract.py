@@ -89,7 +89,9 @@ class Answered(BaseModel):
     model: str = Field(
         description="The model that answered, as name:version.", examples=["sentiment_logreg:j46mfrxgfknroax4"]
     )
-    family: str = Field(description="The model (as named in serving.yaml and /models) that answered.", examples=["logreg"])
+    family: str = Field(
+        description="The model (as named in serving.yaml and /models) that answered.", examples=["logreg"]
+    )
     arm: str = Field(description="The routing arm that answered (see serving.yaml routing).", examples=["logreg"])
     policy: str = Field(
         description="How the model was chosen: explicit (the request named it), single, ab, canary.",

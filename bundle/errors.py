@@ -1,10 +1,14 @@
-"""Client errors that a person can read.
+"""Errors that a person can read, and the parts of the overload contract BentoML does not keep itself.
 
 BentoML answers bad input with a 4xx, but its bodies are written for developers ("1 validation error for
 SentimentRequestIODescriptor", pydantic URLs) and a 4xx raised from an API arrives wrapped in a list.
 This ASGI middleware rewrites every 4xx JSON body into one shape:
 
     {"error": "<one sentence per problem>", "detail": [{"field": "text", "message": "..."}]}
+
+It also refuses, before BentoML sees it, a ``multipart/form-data`` body without a boundary (BentoML answers
+those with a 500), adds ``Retry-After`` to every 429 (BentoML's ``traffic.max_concurrency`` 429s carry
+none), and gives the 5xx bodies BentoML blanks a sentence that says what the status means.
 
 It also keeps client mistakes out of the error log: BentoML logs a full traceback for each invalid
 request, which buries real failures; the filter below turns those into one warning line.
@@ -55,6 +59,40 @@ def humanize(status: int, body: Any) -> dict[str, Any]:
     return {"error": f"request failed with status {status}"}
 
 
+# What a bare status means, for the bodies BentoML leaves blank or generic.
+STATUS_MEANING = {
+    429: "too many requests are in flight; retry after the number of seconds in Retry-After",
+    500: "the service failed on this request; the server log has the details",
+    503: "the service cannot answer right now; retry after the number of seconds in Retry-After",
+    504: "the request took longer than the service's time limit (traffic.timeout) and was cut off",
+}
+RETRY_AFTER_SECONDS = b"1"
+
+
+async def _answer(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _malformed_content_type(scope: Scope) -> str | None:
+    headers = dict(scope.get("headers") or [])
+    content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+    if content_type.startswith("multipart/form-data") and "boundary=" not in content_type:
+        return "Content-Type multipart/form-data needs a boundary parameter (multipart/form-data; boundary=...)"
+    return None
+
+
 class HumanErrorsMiddleware:
     def __init__(self, app: Any, **_: Any) -> None:
         self.app = app
@@ -62,6 +100,9 @@ class HumanErrorsMiddleware:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("method") == "POST" and (problem := _malformed_content_type(scope)):
+            await _answer(send, 400, {"error": problem})
             return
         held: Message | None = None
         chunks: list[bytes] = []
@@ -71,28 +112,44 @@ class HumanErrorsMiddleware:
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers") or [])
                 is_json = headers.get(b"content-type", b"").startswith(b"application/json")
-                if 400 <= message["status"] < 500 and is_json:
+                status = message["status"]
+                if (400 <= status < 500 and is_json) or status in STATUS_MEANING:
                     held = message  # hold the start until the whole body is rewritten
                     return
             elif message["type"] == "http.response.body" and held is not None:
                 chunks.append(message.get("body", b""))
                 if message.get("more_body"):
                     return
-                try:
-                    body = humanize(held["status"], json.loads(b"".join(chunks) or b"null"))
-                except ValueError:
-                    body = {"error": b"".join(chunks).decode(errors="replace")[:500]}
+                body = _readable_body(held["status"], b"".join(chunks))
                 payload = json.dumps(body).encode()
                 kept: list[tuple[bytes, bytes]] = [
-                    (k, v) for k, v in held.get("headers", []) if k.lower() != b"content-length"
+                    (k, v) for k, v in held.get("headers", []) if k.lower() not in (b"content-length", b"content-type")
                 ]
-                kept.append((b"content-length", str(len(payload)).encode()))
+                kept += [(b"content-length", str(len(payload)).encode()), (b"content-type", b"application/json")]
+                if held["status"] == 429 and not any(k.lower() == b"retry-after" for k, _ in kept):
+                    kept.append((b"retry-after", RETRY_AFTER_SECONDS))
                 await send({**held, "headers": kept})
                 await send({"type": "http.response.body", "body": payload})
                 return
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+def _readable_body(status: int, raw: bytes) -> dict[str, Any]:
+    """The project's own bodies pass through; BentoML's are made readable; blank or generic ones
+    get the sentence of their status."""
+    try:
+        parsed = json.loads(raw or b"null")
+    except ValueError:
+        parsed = None
+    if status >= 500 or status == 429:
+        message = parsed.get("error") if isinstance(parsed, dict) else None
+        generic = not message or str(message).startswith("An unexpected error has occurred")
+        return {"error": STATUS_MEANING.get(status, "the service failed") if generic else str(message)}
+    if parsed is None and raw:
+        return {"error": raw.decode(errors="replace")[:500]}
+    return humanize(status, parsed)
 
 
 class QuietClientErrors(logging.Filter):

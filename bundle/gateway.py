@@ -14,7 +14,7 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +60,8 @@ class MemberAnswer:
 class RunnerPool:
     """The entry service's view of its runners: their model catalogs and one coalescer each."""
 
-    def __init__(self, clients: dict[str, Any], knobs: dict[str, RunnerSettings]) -> None:
-        self.clients = clients
+    def __init__(self, clients: Mapping[str, Any], knobs: Mapping[Any, RunnerSettings]) -> None:
+        self.clients = dict(clients)
         self._catalogs: dict[str, list[LoadedModel]] = {}
         self._catalog_lock = asyncio.Lock()
         self.coalescers: dict[str, Coalescer[ModelInput, Any]] = {}
@@ -173,7 +173,7 @@ class TaskGateway:
         family = family or self.default_model
         if family not in self.families:
             raise ModelNotServed(
-                f"unknown model {family!r} for {self.task.name}; available models: {', '.join(sorted(self.families))}"
+                f"unknown model {family!r}; available models for {self.task.name}: {', '.join(sorted(self.families))}"
             )
         served = [m for m in await self.pool.catalog(timeout=max(self.deadline().left(), 0.001)) if m.family == family]
         if not served:
@@ -252,7 +252,9 @@ class TaskGateway:
         combines their outputs per input with the normalised weights from serving.yaml."""
         started = time.perf_counter()
         if self.conf.ensemble is None:
-            raise ModelNotServed(f"no ensemble is configured for {self.task.name} (serving.yaml: tasks.{self.task.name}.ensemble)")
+            raise ModelNotServed(
+                f"no ensemble is configured for {self.task.name} (serving.yaml: tasks.{self.task.name}.ensemble)"
+            )
         members = self.conf.ensemble.members
         chosen = [await self.choose(m.family, m.version) for m in members]
         deadline = self.deadline()

@@ -89,7 +89,7 @@ def record(
     """Count a request's outputs and write its one prediction record."""
     for label in labels:
         PREDICTIONS.labels(task=task, family=family, model=model, label=label, role=role).inc()
-    context = {
+    context: dict[str, Any] = {
         "task": task,
         "family": family,
         "model": model,

@@ -70,7 +70,9 @@ class Deadline:
         try:
             asked = float(value)
         except ValueError:
-            raise RequestRefused(400, f"header X-Deadline-Ms must be a number of milliseconds, not {value[:40]!r}") from None
+            raise RequestRefused(
+                400, f"header X-Deadline-Ms must be a number of milliseconds, not {value[:40]!r}"
+            ) from None
         if not math.isfinite(asked) or asked < 1:
             raise RequestRefused(400, f"header X-Deadline-Ms must be at least 1 millisecond, not {value[:40]!r}")
         return cls(min(asked, max_ms) / 1000)

@@ -155,7 +155,7 @@ class Ensemble(_Strict):
 class Monitoring(_Strict):
     # raw: the text itself; digest: a salted sha256 of it plus length statistics; none: statistics only.
     record_inputs: Literal["raw", "digest", "none"] = "digest"
-    digest_salt: str = "sentiment-bento"
+    digest_salt: str = "model-bundle"
 
 
 class TaskSettings(_Strict):

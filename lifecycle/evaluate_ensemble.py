@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
-from tasks.sentiment.pipelines import LABELS, load_pipeline
 from bundle.settings import load_settings
+from tasks.sentiment.pipelines import LABELS, load_pipeline
 from train import dataset
 
 
@@ -26,9 +26,10 @@ def member_probabilities(split_texts: dict[str, list[str]]) -> tuple[list[str], 
     import bentoml
 
     settings = load_settings()
-    assert settings.ensemble is not None, "serving.yaml has no ensemble section"
+    ensemble = settings.tasks["sentiment"].ensemble
+    assert ensemble is not None, "serving.yaml has no tasks.sentiment.ensemble section"
     names, probabilities = [], {}
-    for member in settings.ensemble.members:
+    for member in ensemble.members:
         deployment = settings.models[member.family]
         version = member.version or deployment.versions[0]
         model = bentoml.models.get(f"{deployment.store_name}:{version}")
@@ -60,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         "test": np.array([LABELS.index(e.label) for e in splits.test]),
     }
     names, probabilities = member_probabilities(texts)
-    settings = load_settings()
-    assert settings.ensemble is not None
-    configured = {m.family: m.weight for m in settings.ensemble.members}
+    ensemble = load_settings().tasks["sentiment"].ensemble
+    assert ensemble is not None
+    configured = {m.family: m.weight for m in ensemble.members}
 
     rows = [(name, {name: 1.0}) for name in names] + [("ensemble (serving.yaml)", configured)]
     if args.search:

@@ -59,7 +59,9 @@ class ModelHost:
             self.predictors[str(stored.tag)] = task.load_model(kind, stored.path, self.device)
             self.tasks[str(stored.tag)] = task
             self.loaded.append(model_refs.describe(declared, stored))
-            logger.info("loaded %s as %s (%s, task %s) on %s", declared.requested, stored.tag, kind, task.name, self.device)
+            logger.info(
+                "loaded %s as %s (%s, task %s) on %s", declared.requested, stored.tag, kind, task.name, self.device
+            )
 
     def run_batch(self, items: list[ModelInput]) -> list[Any]:
         """One output per item, in input order; items of one model go through it together."""

@@ -22,6 +22,7 @@ from bundle.settings import ModelDeployment
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
 class ModelMissingError(bentoml.exceptions.NotFound):
     """A configured model is not in the store. A BentoML exception, so ``bentoml serve`` prints just this."""
 
@@ -53,9 +54,7 @@ def with_models(families: dict[str, ModelDeployment]) -> Callable[[type[T]], typ
             for i, tag in enumerate(deployment.tags()):
                 attribute = "model__" + re.sub(r"\W", "_", f"{family}__{tag}")
                 setattr(cls, attribute, bentoml.models.BentoModel(tag))
-                declared.append(
-                    Declared(attribute, family, deployment.task, deployment.runner, tag, default=(i == 0))
-                )
+                declared.append(Declared(attribute, family, deployment.task, deployment.runner, tag, default=(i == 0)))
         for d in declared:
             resolve(cls, d)
         cls.declared_models = declared  # type: ignore[attr-defined]

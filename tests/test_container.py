@@ -50,7 +50,7 @@ def image(tiny_models):
     built = sh(f"{BIN}/bentoml", "build", "--output", "tag", env={"BENTO_BASE_IMAGE": base})
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
-    image_tag = f"sentiment-bento-test:{tag.split(':')[1]}"
+    image_tag = f"model-bundle-test:{tag.split(':')[1]}"
     made = sh("deploy/container/containerize.sh", tag, env={"IMAGE_TAG": image_tag})
     assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-5000:]
     try:
@@ -63,7 +63,7 @@ def image(tiny_models):
 def test_container_serves_and_stops_cleanly(image):
     engine, image_tag = image
     port = free_port()
-    name = f"sentiment-bento-test-{port}"
+    name = f"model-bundle-test-{port}"
     env = {"BENTO_PORT": str(port), "BENTO_CONTAINER_NAME": name, "BENTO_CONTAINER_ENGINE": engine}
     started = sh("deploy/container/run-container.sh", image_tag, env=env, timeout=600)
     try:

@@ -129,10 +129,12 @@ BAD_INPUTS = [
         "/sentiment",
         {"text": "ok", "model": "gpt"},
         404,
-        "unknown model 'gpt'; available models: logreg, naive_bayes, transformer",
+        "unknown model 'gpt'; available models for sentiment: logreg, naive_bayes, transformer",
     ),
     ("/sentiment", {"text": "ok", "version": "doesnotexist"}, 404, "version 'doesnotexist' of model 'transformer'"),
-    ("/sentiment", {"text": "ok", "user": "u" * 201}, 400, "user: String should have at most 200 characters"),
+    ("/sentiment", {"text": "ok", "user": "u" * 101}, 400, "user: String should have at most 100 characters"),
+    ("/sentiment", {"text": "ok", "model": "m" * 101}, 400, "model: String should have at most 100 characters"),
+    ("/sentiment", {"text": "ok", "version": "v" * 101}, 400, "version: String should have at most 100 characters"),
     ("/sentiment/ensemble", {"text": " "}, 400, "text: must not be empty"),
     ("/sentiment", ["text"], 400, "request body must be a JSON object"),
     ("/sentiment/batch", {"texts": []}, 400, "texts: List should have at least 1 item"),
@@ -142,8 +144,14 @@ BAD_INPUTS = [
     ("/models", {"unexpected": True}, 400, "unexpected: unknown field"),
     ("/embed", {"texts": [""]}, 400, "item 0 must not be empty"),
     ("/embed", {"texts": ["ok"] * 65}, 400, "at most 64 items"),
-    ("/embed", {"texts": ["ok"], "model": "logreg"}, 400, "model: unknown field"),
-    ("/sentiment", {"text": "ok", "model": "embedding"}, 404, "unknown model 'embedding'"),
+    ("/embed", {"texts": ["ok"], "modle": "minilm"}, 400, "modle: unknown field"),
+    (
+        "/embed",
+        {"texts": ["ok"], "model": "logreg"},
+        404,
+        "unknown model 'logreg'; available models for embedding: minilm",
+    ),
+    ("/sentiment", {"text": "ok", "model": "minilm"}, 404, "unknown model 'minilm'"),
 ]
 
 
@@ -192,3 +200,22 @@ def test_swagger_try_it_out_defaults_succeed(client):
         body = {name: field["example"] for name, field in schema["properties"].items() if "example" in field}
         r = client.post(path, json=body)
         assert r.status_code == 200, (path, body, r.text)
+
+
+def test_multipart_without_a_boundary_is_a_400_not_a_500(client):
+    for route in ("/sentiment", "/embed", "/models"):
+        r = client.post(route, content=b"text=hi", headers={"content-type": "multipart/form-data"})
+        assert r.status_code == 400, r.text
+        assert "boundary" in r.json()["error"]
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "0", "nan"])
+def test_a_deadline_header_that_is_not_a_duration_is_a_400(client, value):
+    r = client.post("/sentiment", json={"text": "ok"}, headers={"x-deadline-ms": value})
+    assert r.status_code == 400, r.text
+    assert "X-Deadline-Ms" in r.json()["error"]
+
+
+def test_a_generous_deadline_header_is_accepted(client):
+    r = client.post("/sentiment", json={"text": "ok"}, headers={"x-deadline-ms": "5000"})
+    assert r.status_code == 200, r.text

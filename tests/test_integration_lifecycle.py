@@ -69,9 +69,7 @@ def test_ab_split_stickiness_shadows_and_records(ab_server, tiny_models):
     assert all(a["policy"] == "ab" for a in answers)
 
     assert metric(metrics, "bundle_routing_decisions_total", policy="ab", arm="logreg") >= families["logreg"]
-    assert (
-        metric(metrics, "bundle_predictions_total", family="transformer", role="primary") >= families["transformer"]
-    )
+    assert metric(metrics, "bundle_predictions_total", family="transformer", role="primary") >= families["transformer"]
     shadow = metric(metrics, "bundle_shadow_results_total", shadow="naive_bayes")
     assert shadow > 0.9 * n  # every routed request was copied (some may still be in flight)
 

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
+from bundle.settings import load_settings
 from lifecycle import drift, promote
 from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
-from bundle.settings import load_settings
 from tests.conftest import ROOT
 from train.common import train_and_save
 

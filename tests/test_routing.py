@@ -64,10 +64,14 @@ def test_buckets_are_uniform_and_salted():
 
 
 BASE = {
-    "default_model": "logreg",
     "models": {
-        "logreg": {"store_name": "sentiment_logreg", "runner": "cpu", "versions": ["latest", "abc"]},
-        "naive_bayes": {"store_name": "sentiment_nb", "runner": "cpu"},
+        "logreg": {
+            "task": "sentiment",
+            "store_name": "sentiment_logreg",
+            "runner": "cpu",
+            "versions": ["latest", "abc"],
+        },
+        "naive_bayes": {"task": "sentiment", "store_name": "sentiment_nb", "runner": "cpu"},
     },
     "runners": {"cpu": {"max_batch_size": 64, "max_latency_ms": 1000}},
     "limits": {"max_text_chars": 100, "max_batch_texts": 8},
@@ -81,7 +85,7 @@ BASE = {
             {"policy": "ab", "arms": [{"family": "logreg", "weight": 90}, {"family": "naive_bayes", "weight": 5}]},
             "sum to 100",
         ),
-        ({"policy": "ab", "arms": [{"family": "nope", "weight": 100}]}, "family 'nope' is not one of models"),
+        ({"policy": "ab", "arms": [{"family": "nope", "weight": 100}]}, "model 'nope' is not one of task 'sentiment'"),
         ({"policy": "ab", "arms": [{"family": "logreg", "version": "zzz", "weight": 100}]}, "version 'zzz'"),
         (
             {"policy": "single", "arms": [{"family": "logreg", "weight": 50}, {"family": "naive_bayes", "weight": 50}]},
@@ -96,20 +100,25 @@ BASE = {
 )
 def test_routing_configuration_errors_are_clear(routing_section, message):
     with pytest.raises(SettingsError, match=message):
-        parse_settings({**BASE, "routing": routing_section}, "serving.yaml")
+        parse_settings(with_routing(routing_section), "serving.yaml")
+
+
+def with_routing(routing_section: dict) -> dict:
+    return {**BASE, "tasks": {"sentiment": {"default_model": "logreg", "routing": routing_section}}}
 
 
 def test_versions_of_one_family_can_be_split():
     settings = parse_settings(
-        {
-            **BASE,
-            "routing": {
+        with_routing(
+            {
                 "policy": "canary",
                 "arms": [{"family": "logreg", "weight": 90}, {"family": "logreg", "version": "abc", "weight": 10}],
-            },
-        }
+            }
+        )
     )
-    labels = {Router(settings.routing).decide(f"u{i}").arm for i in range(500)}
+    routing = settings.tasks["sentiment"].routing
+    assert routing is not None
+    labels = {Router(routing).decide(f"u{i}").arm for i in range(500)}
     assert labels == {"logreg", "logreg:abc"}
 
 

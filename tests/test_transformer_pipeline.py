@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tasks.sentiment.pipelines import LABELS, PIPELINES, load_pipeline  # noqa: E402
 from tasks.embedding.encoder import EMBEDDING_DIM, MAX_TOKENS, SentenceEncoder, default_encoder_path  # noqa: E402
+from tasks.sentiment.pipelines import LABELS, PIPELINES, load_pipeline  # noqa: E402
 from tasks.sentiment.pipelines.transformer import (  # noqa: E402
     CONFIG_FILE,
     ENCODER_DIR,

@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from tasks.sentiment.pipelines.base import LABELS
 from bundle.text import normalize_text
+from tasks.sentiment.pipelines.base import LABELS
 
 STATE: dict[str, Any] = {}
 

@@ -46,8 +46,8 @@ def build_app(max_batch_size: int, wait_ms: float, max_ongoing: int, threads: in
             return self.pipeline.predict_proba(texts, batch_size=len(texts)).tolist()
 
         async def __call__(self, request: Request) -> dict[str, object]:
-            from tasks.sentiment.pipelines.base import LABELS
             from bundle.text import normalize_text
+            from tasks.sentiment.pipelines.base import LABELS
 
             started = time.perf_counter()
             body = await request.json()

@@ -15,5 +15,5 @@ if [ -n "${BENTO_BASE_IMAGE:-}" ]; then
 elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     echo "python:3.11-slim"
 else
-    echo "${BASE_IMAGE:-localhost/sentiment-bento-base:bookworm}"
+    echo "${BASE_IMAGE:-localhost/model-bundle-base:bookworm}"
 fi

@@ -14,7 +14,7 @@
 # which this image provides (package `passwd` is part of every debootstrap).
 #
 # Environment:
-#   BASE_IMAGE       image name             (default localhost/sentiment-bento-base:bookworm)
+#   BASE_IMAGE       image name             (default localhost/model-bundle-base:bookworm)
 #   SUITE            Debian suite           (default bookworm: Python 3.11)
 #   DEBIAN_MIRROR    mirror URL             (default: the one the host's apt sources use for SUITE)
 #   TRUST_HOST_CA    1/0: copy the host's extra CA certificates
@@ -29,7 +29,7 @@
 #   WORK_DIR         scratch directory for the root filesystem (default: mktemp under /var/tmp)
 set -euo pipefail
 
-BASE_IMAGE="${BASE_IMAGE:-localhost/sentiment-bento-base:bookworm}"
+BASE_IMAGE="${BASE_IMAGE:-localhost/model-bundle-base:bookworm}"
 SUITE="${SUITE:-bookworm}"
 HOST_CA_DIR="${HOST_CA_DIR:-/usr/local/share/ca-certificates}"
 SECURITY_UPGRADE="${SECURITY_UPGRADE:-1}"
@@ -113,7 +113,7 @@ if [ -z "${TRUST_HOST_CA:-}" ]; then
 fi
 
 # --- Root filesystem -------------------------------------------------------
-ROOTFS_PARENT="${WORK_DIR:-$(mktemp -d /var/tmp/sentiment-bento-base.XXXXXX)}"
+ROOTFS_PARENT="${WORK_DIR:-$(mktemp -d /var/tmp/model-bundle-base.XXXXXX)}"
 ROOTFS="$ROOTFS_PARENT/rootfs"
 cleanup() { rm -rf "$ROOTFS_PARENT"; }
 trap cleanup EXIT

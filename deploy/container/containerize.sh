@@ -17,7 +17,7 @@
 # Environment:
 #   BENTO_CONTAINER_BACKEND  force docker|podman|buildah (default: auto)
 #   IMAGE_TAG          name:tag of the image (default: the Bento tag)
-#   BASE_IMAGE         local base image for podman/buildah (default localhost/sentiment-bento-base:bookworm)
+#   BASE_IMAGE         local base image for podman/buildah (default localhost/model-bundle-base:bookworm)
 #   BENTOML            bentoml command (default: bentoml on PATH)
 #   STRIP_WHEELS       1/0 (podman/buildah only). BentoML's Dockerfile copies the
 #                      Bento's src/wheels twice (once to install, once with the
@@ -29,7 +29,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BENTOML="${BENTOML:-bentoml}"
-export BASE_IMAGE="${BASE_IMAGE:-localhost/sentiment-bento-base:bookworm}"
+export BASE_IMAGE="${BASE_IMAGE:-localhost/model-bundle-base:bookworm}"
 
 log() { printf '[containerize] %s\n' "$*" >&2; }
 

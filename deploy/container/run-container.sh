@@ -14,7 +14,7 @@
 #
 # Environment:
 #   BENTO_CONTAINER_ENGINE   docker|podman (default: docker if a Docker engine answers, else podman)
-#   BENTO_CONTAINER_NAME     container name (default sentiment-bento)
+#   BENTO_CONTAINER_NAME     container name (default model-bundle)
 #   BENTO_PORT               port on the host (default 3000)
 #   BENTO_NETWORK            host|bridge (default: host for podman, bridge for docker).
 #                            host needs no CNI/iptables setup (the podman route here);
@@ -24,7 +24,7 @@
 #   READY_TIMEOUT            seconds to wait for /readyz after start; 0 skips the wait (default 120)
 set -euo pipefail
 
-NAME="${BENTO_CONTAINER_NAME:-sentiment-bento}"
+NAME="${BENTO_CONTAINER_NAME:-model-bundle}"
 PORT="${BENTO_PORT:-3000}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"

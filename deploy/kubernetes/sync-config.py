@@ -31,7 +31,7 @@ REPO = HERE.parents[1]
 CONFIG_FILES = ("configuration.yaml", "serving.yaml")
 CONFIGMAP = HERE / "base" / "configmap.yaml"
 DEPLOYMENTS = (HERE / "cpu" / "deployment.yaml", HERE / "gpu" / "deployment.yaml")
-CONFIGMAP_NAME = "sentiment-bento-config"
+CONFIGMAP_NAME = "model-bundle-config"
 CHECKSUM_LINE = re.compile(r'^(\s*checksum/config:\s*)"?[0-9a-f]*"?\s*$', re.MULTILINE)
 
 HEADER = """\
@@ -66,7 +66,7 @@ def render_configmap(data: dict[str, str]) -> str:
         "metadata:",
         f"  name: {CONFIGMAP_NAME}",
         "  labels:",
-        "    app.kubernetes.io/name: sentiment-bento",
+        "    app.kubernetes.io/name: model-bundle",
         "data:",
     ]
     for name, text in data.items():

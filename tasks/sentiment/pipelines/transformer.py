@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tasks.embedding.encoder import MAX_TOKENS, SentenceEncoder, index_batches, pick_device
+from tasks.embedding.encoder import MAX_TOKENS, SentenceEncoder, index_batches
 from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
 
 if TYPE_CHECKING:
