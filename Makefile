@@ -63,7 +63,7 @@ lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy service.py bundle runners tasks train lifecycle
-	$(BIN)/mypy --config-file client/pyproject.toml client/sentiment_client
+	$(BIN)/mypy --config-file client/pyproject.toml client/bundle_client
 
 format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .

@@ -102,7 +102,9 @@ for _name in RUNNERS_IN_USE:
 add_task_apis(BundleService, SERVED_TASKS)
 BundleService = bentoml.service(workers=1, image=IMAGE)(BundleService)  # type: ignore[misc]
 
-BundleService.add_asgi_middleware(HumanErrorsMiddleware)  # type: ignore[attr-defined]
+BundleService.add_asgi_middleware(  # type: ignore[attr-defined]
+    HumanErrorsMiddleware, max_in_flight=SETTINGS.limits.max_requests_in_flight
+)
 BundleService.add_asgi_middleware(OpenAPICompletionMiddleware)  # type: ignore[attr-defined]
 
 # The web page, served by the service itself at /ui/ (static files, no build step); Swagger UI stays at /.

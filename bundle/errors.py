@@ -94,15 +94,41 @@ def _malformed_content_type(scope: Scope) -> str | None:
 
 
 class HumanErrorsMiddleware:
-    def __init__(self, app: Any, **_: Any) -> None:
+    """``max_in_flight``: POST requests answered at once; more get 429 with ``Retry-After`` at once.
+
+    This is the service's capacity limit (serving.yaml ``limits.max_requests_in_flight``). BentoML's own
+    ``traffic.max_concurrency`` sits outside every middleware of the service, so its 429s cannot be
+    given a ``Retry-After``; configuration.yaml keeps it above this one, as a backstop only."""
+
+    def __init__(self, app: Any, max_in_flight: int = 1_000_000, **_: Any) -> None:
         self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self._rewrite(scope, receive, send)
+            return
+        if problem := _malformed_content_type(scope):
+            await _answer(send, 400, {"error": problem})
+            return
+        if self.in_flight >= self.max_in_flight:
+            await _answer(
+                send,
+                429,
+                {"error": f"too many requests in flight (at most {self.max_in_flight}); retry after 1 second"},
+                [(b"retry-after", RETRY_AFTER_SECONDS)],
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self._rewrite(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _rewrite(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        if scope.get("method") == "POST" and (problem := _malformed_content_type(scope)):
-            await _answer(send, 400, {"error": problem})
             return
         held: Message | None = None
         chunks: list[bytes] = []

@@ -172,9 +172,7 @@ class TaskGateway:
     async def choose(self, family: str | None, version: str | None) -> LoadedModel:
         family = family or self.default_model
         if family not in self.families:
-            raise ModelNotServed(
-                f"unknown model {family!r}; available models for {self.task.name}: {', '.join(sorted(self.families))}"
-            )
+            raise ModelNotServed(f"unknown model {family!r}; available models: {', '.join(sorted(self.families))}")
         served = [m for m in await self.pool.catalog(timeout=max(self.deadline().left(), 0.001)) if m.family == family]
         if not served:
             runner = self.families[family].runner

@@ -99,6 +99,12 @@ class RunnerSettings(_Strict):
 class Limits(_Strict):
     max_text_chars: int = Field(ge=1, le=1_000_000)
     max_batch_texts: int = Field(ge=1, le=4096)
+    max_requests_in_flight: int = Field(
+        default=512,
+        ge=1,
+        le=1_000_000,
+        description="POST requests the entry service works on at once; past it, 429 with Retry-After",
+    )
     deadline_ms: int = Field(
         default=10_000,
         ge=10,

@@ -129,7 +129,7 @@ BAD_INPUTS = [
         "/sentiment",
         {"text": "ok", "model": "gpt"},
         404,
-        "unknown model 'gpt'; available models for sentiment: logreg, naive_bayes, transformer",
+        "unknown model 'gpt'; available models: logreg, naive_bayes, transformer",
     ),
     ("/sentiment", {"text": "ok", "version": "doesnotexist"}, 404, "version 'doesnotexist' of model 'transformer'"),
     ("/sentiment", {"text": "ok", "user": "u" * 101}, 400, "user: String should have at most 100 characters"),
@@ -149,7 +149,7 @@ BAD_INPUTS = [
         "/embed",
         {"texts": ["ok"], "model": "logreg"},
         404,
-        "unknown model 'logreg'; available models for embedding: minilm",
+        "unknown model 'logreg'; available models: minilm",
     ),
     ("/sentiment", {"text": "ok", "model": "minilm"}, 404, "unknown model 'minilm'"),
 ]

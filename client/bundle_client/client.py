@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -19,13 +19,16 @@ from pydantic import ValidationError
 from . import endpoints
 from ._version import CONTRACT_VERSION, __version__
 from .endpoints import AnswerT, Call
-from .errors import SentimentAPIError, UnavailableError, UnexpectedResponseError, error_class, parse_error_body
-from .models import BatchResult, EmbeddingResult, EnsembleResult, ModelsListing, SentimentResult
+from .errors import BundleAPIError, UnavailableError, UnexpectedResponseError, error_class, parse_error_body
+from .models import BatchResult, EmbeddingResult, EnsembleResult, ModelsListing, SentimentResult, TaskResult
 
-logger = logging.getLogger("sentiment_client")
+logger = logging.getLogger("bundle_client")
 
-URL_ENV = "SENTIMENT_API_URL"
-TIMEOUT_ENV = "SENTIMENT_API_TIMEOUT"
+URL_ENV = "BUNDLE_API_URL"
+TIMEOUT_ENV = "BUNDLE_API_TIMEOUT"
+# The names before the service served several tasks; read when the new ones are unset.
+LEGACY_URL_ENV = "SENTIMENT_API_URL"
+LEGACY_TIMEOUT_ENV = "SENTIMENT_API_TIMEOUT"
 DEFAULT_BASE_URL = "http://localhost:3000"
 # A little longer than the service's own request timeout (traffic.timeout: 30 s in configuration.yaml),
 # so that a slow request ends with the server's 504 rather than a client-side cut.
@@ -73,7 +76,7 @@ class RetryPolicy:
         ceiling = min(self.backoff_max, self.backoff_base * 2.0**retry)
         return ceiling * (0.5 + 0.5 * rng.random())
 
-    def delay(self, error: SentimentAPIError, retryable: bool, rng: random.Random) -> float | None:
+    def delay(self, error: BundleAPIError, retryable: bool, rng: random.Random) -> float | None:
         """Seconds to wait before the next attempt, or None to give up and raise ``error``."""
         retries_done = error.attempts - 1
         if not retryable or retries_done >= self.max_retries:
@@ -109,7 +112,7 @@ def _check_base_url(base_url: str) -> str:
 
 
 def _timeout_from_env() -> float:
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    raw = (os.environ.get(TIMEOUT_ENV) or os.environ.get(LEGACY_TIMEOUT_ENV) or "").strip()
     if not raw:
         return DEFAULT_TIMEOUT
     try:
@@ -136,7 +139,7 @@ class _ClientBase:
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.retry_policy = RetryPolicy(max_retries, backoff_base, backoff_max)
         self._rng = random.Random()
-        self._headers = {"user-agent": f"sentiment-client/{__version__}", "accept": "application/json"}
+        self._headers = {"user-agent": f"model-bundle-client/{__version__}", "accept": "application/json"}
 
     @classmethod
     def from_env(
@@ -146,9 +149,9 @@ class _ClientBase:
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
     ) -> ClientT:
-        """A client for ``$SENTIMENT_API_URL`` (default http://localhost:3000), timeout ``$SENTIMENT_API_TIMEOUT``."""
+        """A client for ``$BUNDLE_API_URL`` (default http://localhost:3000), timeout ``$BUNDLE_API_TIMEOUT``."""
         return cls(
-            os.environ.get(URL_ENV, "").strip() or DEFAULT_BASE_URL,
+            (os.environ.get(URL_ENV) or os.environ.get(LEGACY_URL_ENV) or "").strip() or DEFAULT_BASE_URL,
             timeout=_timeout_from_env(),
             max_retries=max_retries,
             backoff_base=backoff_base,
@@ -174,7 +177,7 @@ class _ClientBase:
                 url=url,
             ) from None
 
-    def _status_error(self, call: Call[AnswerT], url: str, response: httpx.Response, attempt: int) -> SentimentAPIError:
+    def _status_error(self, call: Call[AnswerT], url: str, response: httpx.Response, attempt: int) -> BundleAPIError:
         message, detail = parse_error_body(response)
         return error_class(response.status_code)(
             message,
@@ -195,7 +198,7 @@ class _ClientBase:
         error.__cause__ = exc
         return error
 
-    def _next_delay(self, error: SentimentAPIError, cause: BaseException | None) -> float | None:
+    def _next_delay(self, error: BundleAPIError, cause: BaseException | None) -> float | None:
         retryable = isinstance(cause, RETRY_TRANSPORT_ERRORS) if cause is not None else error.status in RETRY_STATUSES
         delay = self.retry_policy.delay(error, retryable, self._rng)
         if delay is not None:
@@ -212,7 +215,7 @@ class _ClientBase:
         return delay
 
 
-class SentimentClient(_ClientBase):
+class BundleClient(_ClientBase):
     """Synchronous client. Use it as a context manager, or call :meth:`close` when done.
 
     ``http_client`` or ``transport`` replace the connection layer (tests, proxies, custom TLS); an
@@ -262,9 +265,15 @@ class SentimentClient(_ClientBase):
         """The models being served, with their training metrics."""
         return self._send(endpoints.models())
 
-    def embed(self, texts: Sequence[str]) -> EmbeddingResult:
+    def embed(
+        self, texts: Sequence[str], model: str | None = None, version: str | None = None, *, user: str | None = None
+    ) -> EmbeddingResult:
         """Sentence embeddings: one unit-length vector per text, in input order."""
-        return self._send(endpoints.embed(texts))
+        return self._send(endpoints.embed(texts, model, version, user))
+
+    def call(self, path: str, body: dict[str, Any]) -> TaskResult:
+        """Any task's endpoint, including tasks newer than this client, with the same errors and retries."""
+        return self._send(endpoints.task(path, body))
 
     def ready(self) -> bool:
         """True when the service answers ``/readyz`` with 200; never raises, never retries."""
@@ -287,7 +296,7 @@ class SentimentClient(_ClientBase):
                 )
             except httpx.TransportError as exc:
                 cause = exc
-                error: SentimentAPIError = self._transport_error(call, url, exc, attempt)
+                error: BundleAPIError = self._transport_error(call, url, exc, attempt)
             else:
                 if response.is_success:
                     return self._parse(call, url, response)
@@ -301,7 +310,7 @@ class SentimentClient(_ClientBase):
         if self._owns_http:
             self._http.close()
 
-    def __enter__(self) -> SentimentClient:
+    def __enter__(self) -> BundleClient:
         return self
 
     def __exit__(
@@ -310,8 +319,8 @@ class SentimentClient(_ClientBase):
         self.close()
 
 
-class AsyncSentimentClient(_ClientBase):
-    """Asynchronous (asyncio) client with the same methods as :class:`SentimentClient`, as coroutines.
+class AsyncBundleClient(_ClientBase):
+    """Asynchronous (asyncio) client with the same methods as :class:`BundleClient`, as coroutines.
 
     One instance is meant to be shared by many concurrent tasks: it pools connections.
     """
@@ -357,9 +366,15 @@ class AsyncSentimentClient(_ClientBase):
         """The models being served, with their training metrics."""
         return await self._send(endpoints.models())
 
-    async def embed(self, texts: Sequence[str]) -> EmbeddingResult:
+    async def embed(
+        self, texts: Sequence[str], model: str | None = None, version: str | None = None, *, user: str | None = None
+    ) -> EmbeddingResult:
         """Sentence embeddings: one unit-length vector per text, in input order."""
-        return await self._send(endpoints.embed(texts))
+        return await self._send(endpoints.embed(texts, model, version, user))
+
+    async def call(self, path: str, body: dict[str, Any]) -> TaskResult:
+        """Any task's endpoint, including tasks newer than this client, with the same errors and retries."""
+        return await self._send(endpoints.task(path, body))
 
     async def ready(self) -> bool:
         """True when the service answers ``/readyz`` with 200; never raises, never retries."""
@@ -381,7 +396,7 @@ class AsyncSentimentClient(_ClientBase):
                 )
             except httpx.TransportError as exc:
                 cause = exc
-                error: SentimentAPIError = self._transport_error(call, url, exc, attempt)
+                error: BundleAPIError = self._transport_error(call, url, exc, attempt)
             else:
                 if response.is_success:
                     return self._parse(call, url, response)
@@ -395,7 +410,7 @@ class AsyncSentimentClient(_ClientBase):
         if self._owns_http:
             await self._http.aclose()
 
-    async def __aenter__(self) -> AsyncSentimentClient:
+    async def __aenter__(self) -> AsyncBundleClient:
         return self
 
     async def __aexit__(

@@ -1,10 +1,10 @@
-"""The answers of the sentiment API, as the client's own pydantic models.
+"""The answers of the model bundle's API, as the client's own pydantic models.
 
-These mirror the response models of the service contract (``contract.py`` in the service repository,
-version :data:`sentiment_client.CONTRACT_VERSION`). They are copies on purpose: the client must not
-import server code. Fields the server adds later are ignored, so a newer server does not break an
-older client; a field the client needs and the server drops fails loudly as
-:class:`~sentiment_client.UnexpectedResponseError`.
+These mirror the response models of the service contract (``bundle/contract.py`` and
+``tasks/*/contract.py`` in the service repository, version :data:`bundle_client.CONTRACT_VERSION`).
+They are copies on purpose: the client must not import server code. Fields the server adds later are
+ignored, so a newer server does not break an older client; a field the client needs and the server
+drops fails loudly as :class:`~bundle_client.UnexpectedResponseError`.
 """
 
 from __future__ import annotations
@@ -77,13 +77,30 @@ class EmbeddingResult(_Answer):
     embeddings: list[list[float]]
     dim: int = Field(description="Length of each vector.")
     model: str = Field(description="The encoder that answered, as name:version.")
+    family: str | None = Field(default=None, description="The encoder's name in /models (servers from 0.2).")
+    arm: str | None = Field(default=None, description="The routing arm that answered (servers from 0.2).")
+    policy: str | None = Field(default=None, description="How the encoder was chosen (servers from 0.2).")
     elapsed_ms: float
+
+
+class TaskResult(BaseModel):
+    """The answer of any task's endpoint, for tasks this client has no typed method for: the fields the
+    server sent are attributes (``result.model``) and items (``result["model"]``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump()
 
 
 class ModelInfo(_Answer):
     """One served model with what its training recorded."""
 
-    family: str = Field(description="Sentiment model family, or 'embedding' for the /embed encoder.")
+    family: str = Field(description="The model's name in requests (``model``) and in serving.yaml.")
+    task: str | None = Field(default=None, description="The task it serves (servers from 0.2).")
     name: str
     version: str
     default: bool = Field(description="Answers requests of this family that name no version.")
@@ -103,9 +120,16 @@ class ModelInfo(_Answer):
 class ModelsListing(_Answer):
     """Answer of ``POST /models``."""
 
-    default_family: str
+    default_family: str = Field(description="The sentiment task's default model.")
     models: list[ModelInfo]
-    routing: dict[str, Any] | None = Field(default=None, description="The traffic policy from serving.yaml, if any.")
+    tasks: dict[str, Any] = Field(
+        default_factory=dict, description="Every served task: default model, routes, routing (servers from 0.2)."
+    )
+    routing: dict[str, Any] | None = Field(default=None, description="The sentiment task's traffic policy, if any.")
+
+    def of_task(self, task: str) -> list[ModelInfo]:
+        """The models serving ``task``."""
+        return [m for m in self.models if m.task == task]
 
     @property
     def families(self) -> list[str]:

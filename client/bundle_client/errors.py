@@ -13,7 +13,7 @@ ServerError             500 and other 5xx                      report it; not re
 UnexpectedResponseError 2xx whose body is not the contract's   check ``base_url`` points at this API
 ======================  =====================================  ==========================================
 
-All derive from :class:`SentimentAPIError`, which carries ``status`` (None when no HTTP answer came),
+All derive from :class:`BundleAPIError`, which carries ``status`` (None when no HTTP answer came),
 ``message`` (the server's sentence), ``detail`` (per-field problems) and ``attempts``.
 """
 
@@ -35,7 +35,7 @@ class ErrorDetail:
     message: str
 
 
-class SentimentAPIError(Exception):
+class BundleAPIError(Exception):
     """Base class of every error the client raises for a failed call."""
 
     def __init__(
@@ -73,31 +73,31 @@ class SentimentAPIError(Exception):
         return f"{type(self).__name__}(status={self.status!r}, message={self.message!r}, attempts={self.attempts})"
 
 
-class BadRequestError(SentimentAPIError):
+class BadRequestError(BundleAPIError):
     """The server rejected the input (400, 413, 422). Retrying the same request cannot succeed."""
 
 
-class NotFoundError(SentimentAPIError):
+class NotFoundError(BundleAPIError):
     """The model family or version is not served (404); ``message`` lists what is."""
 
 
-class OverloadedError(SentimentAPIError):
+class OverloadedError(BundleAPIError):
     """Too many requests in flight (429) or the server shed load (503), and the retries ran out."""
 
 
-class UnavailableError(SentimentAPIError):
+class UnavailableError(BundleAPIError):
     """No usable answer: connection refused or reset, a timeout, or 502/504, and the retries ran out."""
 
 
-class ServerError(SentimentAPIError):
+class ServerError(BundleAPIError):
     """The server failed (500 or another 5xx not covered above). Not retried: a bug usually repeats."""
 
 
-class UnexpectedResponseError(SentimentAPIError):
+class UnexpectedResponseError(BundleAPIError):
     """A success status whose body does not match the contract: usually ``base_url`` names another service."""
 
 
-_BY_STATUS: dict[int, type[SentimentAPIError]] = {
+_BY_STATUS: dict[int, type[BundleAPIError]] = {
     400: BadRequestError,
     413: BadRequestError,
     422: BadRequestError,
@@ -109,11 +109,11 @@ _BY_STATUS: dict[int, type[SentimentAPIError]] = {
 }
 
 
-def error_class(status: int) -> type[SentimentAPIError]:
+def error_class(status: int) -> type[BundleAPIError]:
     """The error class for an HTTP status that is not a success."""
     if status in _BY_STATUS:
         return _BY_STATUS[status]
-    return ServerError if status >= 500 else SentimentAPIError
+    return ServerError if status >= 500 else BundleAPIError
 
 
 def _detail(items: Any) -> list[ErrorDetail]:

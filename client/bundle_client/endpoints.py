@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from .models import BatchResult, EmbeddingResult, EnsembleResult, ModelsListing, SentimentResult
+from .models import BatchResult, EmbeddingResult, EnsembleResult, ModelsListing, SentimentResult, TaskResult
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
@@ -55,8 +55,17 @@ def sentiment_ensemble(text: str) -> Call[EnsembleResult]:
     return Call("/sentiment/ensemble", {"text": text}, EnsembleResult)
 
 
-def embed(texts: Sequence[str]) -> Call[EmbeddingResult]:
-    return Call("/embed", {"texts": _text_list(texts)}, EmbeddingResult)
+def embed(
+    texts: Sequence[str], model: str | None = None, version: str | None = None, user: str | None = None
+) -> Call[EmbeddingResult]:
+    return Call("/embed", _body(texts=_text_list(texts), model=model, version=version, user=user), EmbeddingResult)
+
+
+def task(path: str, body: dict[str, Any]) -> Call[TaskResult]:
+    """Any task's endpoint by its path (see ``models().tasks``), with the body its contract describes."""
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', got {path!r}")
+    return Call(path, dict(body), TaskResult)
 
 
 def models() -> Call[ModelsListing]:

@@ -1,4 +1,0 @@
-__version__ = "0.1.0"
-# The version of the service contract (sentiment-bento's contract.py) whose answers models.py mirrors.
-# Additive server changes (new fields, new endpoints) keep it; a removed or renamed field changes it.
-CONTRACT_VERSION = "0.1.0"
