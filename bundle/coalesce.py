@@ -14,7 +14,8 @@ Because the runner then sees one call at a time, its own dispatcher never sheds 
 is where overload is decided: it holds at most ``max_queued`` items (beyond: :class:`QueueFull`, 429), and
 a request whose predicted wait passes its budget (the smaller of ``max_wait`` and the time left to its
 deadline) is refused at once (:class:`WouldMissDeadline`, 503) instead of waiting to time out. The
-prediction is the queued and in-flight items times the recent cost per item. A caller that gave up
+prediction is the queued and in-flight items times the recent cost per item (the first call, which pays
+for the runner's warm-up, does not count; an idle runner always gets a try, so a stale estimate heals). A caller that gave up
 (cancelled, deadline passed) leaves the queue before a batch is built, so its items never reach the model.
 """
 
@@ -77,7 +78,8 @@ class Coalescer(Generic[Item, Result]):
         self.queued_items = 0
         self.in_flight_items = 0
         self._in_flight = 0
-        self.seconds_per_item: float | None = None  # unknown until a call has finished
+        self.seconds_per_item: float | None = None  # unknown until a call after the first has finished
+        self._calls_timed = 0
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until each call finishes
 
     def predicted_wait(self, extra_items: int = 0) -> float:
@@ -102,7 +104,8 @@ class Coalescer(Generic[Item, Result]):
             )
         budget = self.max_wait if deadline is None else min(self.max_wait, deadline - time.monotonic())
         expected = self.predicted_wait(n)
-        if expected > budget:
+        idle = self.queued_items == 0 and self.in_flight_items == 0  # an idle runner always gets a try,
+        if expected > budget and not idle:  # so a stale estimate is corrected by the next call
             raise WouldMissDeadline(
                 f"the {self.name} runner is overloaded: this request would wait about {expected * 1000:.0f} ms, "
                 f"more than its {max(budget, 0) * 1000:.0f} ms budget; retry later",
@@ -160,7 +163,8 @@ class Coalescer(Generic[Item, Result]):
         results = await self.call(flat)
         if len(results) != len(flat):
             raise RuntimeError(f"the runner answered {len(results)} results for {len(flat)} inputs")
-        if flat:
+        self._calls_timed += 1
+        if flat and self._calls_timed > 1:  # the first call pays for the runner's warm-up: not a cost estimate
             per_item = (time.monotonic() - started) / len(flat)
             previous = self.seconds_per_item
             self.seconds_per_item = per_item if previous is None else previous + _SMOOTHING * (per_item - previous)

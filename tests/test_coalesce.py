@@ -158,6 +158,8 @@ def test_a_request_that_cannot_meet_its_budget_is_shed_at_once():
     async def main():
         runner = FakeRunner(delay=0.05)
         coalescer = Coalescer(runner, max_batch=1, max_in_flight=1, max_wait=0.12)
+        await coalescer.submit([0])  # warm-up: not counted
+        assert coalescer.seconds_per_item is None
         await coalescer.submit([1])  # teaches it ~50 ms per item
         assert coalescer.seconds_per_item == pytest.approx(0.05, rel=0.5)
         accepted = [asyncio.create_task(coalescer.submit([i])) for i in range(2)]
@@ -191,5 +193,17 @@ def test_expired_and_cancelled_requests_leave_the_queue_before_a_batch_is_built(
         # the four live requests filled one call; the dead ones took no room in it
         assert runner.calls[1] == [3, 4, 5, 6]
         assert coalescer.queued_items == 0
+
+    run(main())
+
+
+def test_an_idle_runner_always_gets_a_try_so_a_bad_estimate_heals():
+    async def main():
+        runner = FakeRunner(delay=0.01)
+        coalescer = Coalescer(runner, max_batch=8, max_in_flight=1, max_wait=0.5)
+        coalescer.seconds_per_item = 10.0  # as if a slow call had taught it 10 s per item
+        assert await coalescer.submit([1]) == [2]  # idle: admitted despite the estimate
+        await coalescer.submit([2])
+        assert coalescer.seconds_per_item < 10.0
 
     run(main())
