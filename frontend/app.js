@@ -31,13 +31,14 @@ const EXAMPLES = {
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
 /**
- * @typedef {{family: string, name: string, version: string, default: boolean, runner: string,
+ * @typedef {{family: string, task?: string, name: string, version: string, default: boolean, runner: string,
  *   pipeline: string, created_at: string, metrics: any, params: any, data_sha256: string | null}} ModelInfo
  */
 
 const state = {
   /** @type {ApiClient | null} */ api: null,
   /** @type {ModelInfo[]} */ models: [],
+  /** @type {Record<string, {default_model: string, routes: string[]}>} */ tasks: {},
   defaultFamily: "",
   modelsLoaded: false,
   modelsLoading: false,
@@ -64,10 +65,12 @@ function h(tag, attrs = {}, children = []) {
   return node;
 }
 
-// /models also lists the sentence encoder behind POST /embed under the reserved family "embedding";
-// it has no sentiment head, so it is shown in the table but cannot be picked to classify.
-const ENCODER_FAMILY = "embedding";
-const classifiers = () => state.models.filter((m) => m.family !== ENCODER_FAMILY);
+// /models lists every served model with its task. The classify form posts to the sentiment task, so its
+// pickers offer that task's models; the table shows every task's models with the routes that serve them.
+const CLASSIFY_TASK = "sentiment";
+const taskOf = (m) => m.task ?? CLASSIFY_TASK; // servers before tasks existed served sentiment only
+const classifiers = () => state.models.filter((m) => taskOf(m) === CLASSIFY_TASK);
+const isTaskDefault = (m) => m.default && (state.tasks[taskOf(m)]?.default_model ?? state.defaultFamily) === m.family;
 
 const plural = (n, noun) => `${n.toLocaleString("en")} ${noun}${n === 1 ? "" : "es"}`;
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
@@ -176,7 +179,8 @@ async function loadModels() {
   try {
     const { data } = await state.api.post("/models", {});
     state.models = Array.isArray(data.models) ? data.models : [];
-    state.defaultFamily = data.default_family ?? state.models[0]?.family ?? "";
+    state.tasks = data.tasks && typeof data.tasks === "object" ? data.tasks : {};
+    state.defaultFamily = state.tasks[CLASSIFY_TASK]?.default_model ?? data.default_family ?? classifiers()[0]?.family ?? "";
     state.modelsLoaded = true;
     pickerA.fill(state.defaultFamily);
     const other = classifiers().find((m) => m.family !== pickerA.family.value)?.family ?? state.defaultFamily;
@@ -224,10 +228,10 @@ function renderModelsTable() {
     h("tr", { "data-testid": "model-row", "data-family": m.family }, [
       h("th", { scope: "row" }, [
         h("span", { class: "family" }, [m.family]),
-        m.family === state.defaultFamily && m.default ? h("span", { class: "badge" }, ["default"]) : null,
+        isTaskDefault(m) ? h("span", { class: "badge" }, ["default"]) : null,
         m.gate_passed === false ? h("span", { class: "badge warn", title: "below its accuracy gate" }, ["gate failed"]) : null,
         h("div", { class: "sub" }, [
-          [m.pipeline, m.family === ENCODER_FAMILY ? "encoder for /embed" : ""].filter(Boolean).join(" · "),
+          [taskOf(m), m.pipeline, (state.tasks[taskOf(m)]?.routes ?? []).join(", ")].filter(Boolean).join(" · "),
         ]),
       ]),
       h("td", {}, [

@@ -99,11 +99,11 @@ export function requestTotals(samples, endpoints = PREDICTION_ENDPOINTS) {
 }
 
 /**
- * The runners' batch-size histograms (texts per model call, bundle_runner_batch_inputs), one per
- * runner and batched method, summed over workers. BentoML's own adaptive_batch_size counts requests,
+ * The runners' batch-size histograms (inputs per model call, bundle_runner_batch_inputs), one per
+ * runner and task, summed over workers. BentoML's own adaptive_batch_size counts requests,
  * and the entry service sends one request per coalesced group, so it would understate the batches.
  * @param {Sample[]} samples
- * @returns {Map<string, Histogram>} keyed by "Runner" or "Runner.method" when a runner batches several methods
+ * @returns {Map<string, Histogram>} keyed by "runner" or "runner.task" when a runner serves several tasks
  */
 export function batchHistograms(samples) {
   /** @type {Map<string, {runner: string, method: string, hist: Histogram}>} */
@@ -112,7 +112,7 @@ export function batchHistograms(samples) {
     const part = /^bundle_runner_batch_inputs_(bucket|sum|count)$/.exec(s.name)?.[1];
     if (!part) continue;
     const runner = s.labels.runner || "runner";
-    const method = s.labels.method || "";
+    const method = s.labels.task || s.labels.method || "";
     const id = `${runner}\u0000${method}`;
     let group = groups.get(id);
     if (!group) {

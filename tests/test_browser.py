@@ -68,8 +68,8 @@ def models(server: str) -> dict:
 
 
 def classifiers(models: dict) -> list[dict]:
-    """The models a person can pick to classify: all but the /embed encoder (family "embedding")."""
-    return [m for m in models["models"] if m["family"] != "embedding"]
+    """The models a person can pick to classify: the sentiment task's (not the /embed encoder)."""
+    return [m for m in models["models"] if m["task"] == "sentiment"]
 
 
 def held_out_accuracy(model: dict) -> float | None:
