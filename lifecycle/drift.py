@@ -6,7 +6,7 @@ Reads the prediction records the service writes (configuration.yaml ``monitoring
 ``var/monitoring/bundle_predictions/data/*.log*``), keeps the answers callers got (not shadows),
 and compares the window against the movie-snippet training split:
 
-- inputs: text length in characters and in tokens, with the two-sample Kolmogorov–Smirnov test and
+- inputs: text length in characters and in words, with the two-sample Kolmogorov–Smirnov test and
   the population stability index (PSI) over ten reference-decile bins;
 - predictions: the share of positive answers against the training data's positive share, with an
   exact binomial test.
@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from tasks.sentiment.pipelines.features import tokenize
 from train import dataset
 
 PSI_DRIFT, PSI_WATCH = 0.25, 0.10
@@ -110,16 +109,28 @@ def read_records(
                     continue
                 if family and record.get("family") != family:
                     continue
-                records.append(record)
+                if record.get("task", "sentiment") != "sentiment":
+                    continue
+                records.extend(per_text(record))
     records.sort(key=lambda r: r.get("timestamp", ""))
     return records
+
+
+def per_text(record: dict) -> list[dict]:
+    """One row per text: a record holds one request, its list fields one entry per text."""
+    lists = {k: v for k, v in record.items() if isinstance(v, list)}
+    if not lists:  # a record of one text (the format before records held whole requests)
+        return [record]
+    context = {k: v for k, v in record.items() if k not in lists}
+    n = min(len(v) for v in lists.values())
+    return [{**context, **{k: v[i] for k, v in lists.items()}} for i in range(n)]
 
 
 def reference_profile(seed: int = 42) -> dict[str, np.ndarray | float]:
     train = dataset.split(dataset.load_domain(dataset.TRAIN_DOMAIN), seed=seed).train
     return {
         "text_chars": np.array([len(e.text) for e in train], dtype=float),
-        "text_tokens": np.array([len(tokenize(e.text)) for e in train], dtype=float),
+        "text_words": np.array([len(e.text.split()) for e in train], dtype=float),
         "positive_share": float(np.mean([e.label == "positive" for e in train])),
     }
 
@@ -128,7 +139,7 @@ def compare(records: list[dict], reference: dict) -> Report:
     if len(records) < 30:
         raise SystemExit(f"only {len(records)} records in the window; need at least 30 for a meaningful report")
     features, reasons, watch = [], [], False
-    for name in ("text_chars", "text_tokens"):
+    for name in ("text_chars", "text_words"):
         ref = reference[name]
         win = np.array([r[name] for r in records], dtype=float)
         ks = stats.ks_2samp(ref, win)

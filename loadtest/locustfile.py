@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `locust -f loadtest/locustfile.py` puts only loadtest/ on the path
     sys.path.insert(0, str(ROOT))
 
-import samples  # noqa: E402 -- needs the repository root on sys.path first
+from bundle import samples  # noqa: E402 -- needs the repository root on sys.path first
 
 logger = logging.getLogger("loadtest")
 
@@ -170,9 +170,10 @@ def discover(host: str) -> None:
         if status != 200:
             raise RuntimeError(f"/models answered {status}")
         models = listing["models"]
-        Server.families = tuple(sorted({m["family"] for m in models if m["family"] != "embedding"}))
-        Server.versions = {m["family"]: m["version"] for m in models if m["default"]}
-        Server.embed = any(m["family"] == "embedding" for m in models)
+        sentiment = [m for m in models if m.get("task", "sentiment") == "sentiment"]
+        Server.families = tuple(sorted({m["family"] for m in sentiment}))
+        Server.versions = {m["family"]: m["version"] for m in sentiment if m["default"]}
+        Server.embed = any(m.get("task") == "embedding" or m["family"] == "embedding" for m in models)
         Server.ensemble = _post(host, "/sentiment/ensemble", {"text": samples.MIXED})[0] == 200
         Server.info = {
             "discovered": True,

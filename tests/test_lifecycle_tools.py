@@ -77,14 +77,14 @@ def test_promote_cli_reports_errors_in_words(config, promo_versions, monkeypatch
 
 def synthetic_reference(rng: np.random.Generator) -> dict:
     chars = rng.lognormal(mean=4.6, sigma=0.5, size=5000)
-    return {"text_chars": chars, "text_tokens": chars / 5, "positive_share": 0.5}
+    return {"text_chars": chars, "text_words": chars / 5, "positive_share": 0.5}
 
 
 def window(rng: np.random.Generator, n: int, scale: float, positive: float) -> list[dict]:
     chars = rng.lognormal(mean=4.6, sigma=0.5, size=n) * scale
     labels = rng.random(n) < positive
     return [
-        {"text_chars": c, "text_tokens": c / 5, "label": "positive" if p else "negative"}
+        {"text_chars": c, "text_words": c / 5, "label": "positive" if p else "negative"}
         for c, p in zip(chars, labels, strict=True)
     ]
 
@@ -125,3 +125,24 @@ def test_read_records_filters_window_role_and_family(tmp_path):
     assert drift.read_records(tmp_path, family="logreg")[0]["label"] == "positive"
     shutil.rmtree(data)
     assert drift.read_records(tmp_path) == []
+
+
+def test_a_record_of_a_whole_request_becomes_one_row_per_text(tmp_path):
+    data = tmp_path / "bundle_predictions" / "data"
+    data.mkdir(parents=True)
+    request = {
+        "timestamp": "2026-01-01T10:00:00",
+        "task": "sentiment",
+        "role": "primary",
+        "family": "logreg",
+        "text_chars": [10, 20],
+        "text_words": [2, 4],
+        "label": ["positive", "negative"],
+    }
+    other_task = {**request, "task": "embedding", "family": "minilm"}
+    (data / "data.1.log").write_text(json.dumps(request) + "\n" + json.dumps(other_task) + "\n")
+    rows = drift.read_records(tmp_path)
+    assert [(r["text_chars"], r["text_words"], r["label"], r["family"]) for r in rows] == [
+        (10, 2, "positive", "logreg"),
+        (20, 4, "negative", "logreg"),
+    ]
