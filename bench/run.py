@@ -159,8 +159,6 @@ def resolve_model(bentoml_home: str) -> tuple[str, str]:
 
     settings = load_settings(ROOT / "serving.yaml")
     needed = [t for d in settings.models.values() for t in d.tags()]
-    if settings.embedding:
-        needed += settings.embedding.tags()
     missing = []
     for tag in needed:
         try:
@@ -169,8 +167,7 @@ def resolve_model(bentoml_home: str) -> tuple[str, str]:
             missing.append(tag)
     if missing:
         raise SystemExit(
-            f"the Bento store at {bentoml_home} lacks {', '.join(missing)}; train them (make train, "
-            "make train-transformer) or point --bentoml-home at a store that has them"
+            f"the Bento store at {bentoml_home} lacks {', '.join(missing)}; make them (make models) or point --bentoml-home at a store that has them"
         )
     model = bentoml.models.get(STORE_MODEL)
     return str(model.tag), model.path

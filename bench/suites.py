@@ -75,7 +75,6 @@ def _entry_calls(n: int) -> dict[str, object]:
 
 
 TOKENIZER_THREADS = {"TOKENIZERS_PARALLELISM": "true"}
-MODEL_THREAD_PATCH = "runner-model-thread.patch"
 
 
 def composition_suite() -> list[ServerSpec]:
@@ -129,12 +128,6 @@ def composition_suite() -> list[ServerSpec]:
             "torch's OpenMP threads spin briefly (10,000 spins, libgomp's default is 300,000) before sleeping: "
             "less CPU taken from the entry service between batches",
             env={"GOMP_SPINCOUNT": "10000"},
-        ),
-        row(
-            "runner on a dedicated model thread",
-            f"bench/variants/{MODEL_THREAD_PATCH}: torch loads and runs on one thread of its own; the runner's "
-            "event loop reads and answers requests while a batch computes",
-            patches=(MODEL_THREAD_PATCH,),
         ),
     ]
 

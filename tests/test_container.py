@@ -56,7 +56,7 @@ def image(tiny_models):
     try:
         yield engine, image_tag
     finally:
-        sh(engine, "rmi", "-f", image_tag)
+        sh(engine, "rmi", "-f", image_tag, image_tag.split(":")[0] + ":latest")
         sh(f"{BIN}/bentoml", "delete", "-y", tag)
 
 
@@ -65,7 +65,8 @@ def test_container_serves_and_stops_cleanly(image):
     port = free_port()
     name = f"model-bundle-test-{port}"
     env = {"BENTO_PORT": str(port), "BENTO_CONTAINER_NAME": name, "BENTO_CONTAINER_ENGINE": engine}
-    started = sh("deploy/container/run-container.sh", image_tag, env=env, timeout=600)
+    # by the name:latest alias containerize.sh adds, the way `make run-container` asks for it
+    started = sh("deploy/container/run-container.sh", image_tag.split(":")[0] + ":latest", env=env, timeout=600)
     try:
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
         url = f"http://127.0.0.1:{port}"

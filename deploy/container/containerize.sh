@@ -16,7 +16,7 @@
 #
 # Environment:
 #   BENTO_CONTAINER_BACKEND  force docker|podman|buildah (default: auto)
-#   IMAGE_TAG          name:tag of the image (default: the Bento tag)
+#   IMAGE_TAG          name:tag of the image (default: the Bento tag); it is also tagged name:latest
 #   BASE_IMAGE         local base image for podman/buildah (default localhost/model-bundle-base:bookworm)
 #   BENTOML            bentoml command (default: bentoml on PATH)
 #   STRIP_WHEELS       1/0 (podman/buildah only). BentoML's Dockerfile copies the
@@ -116,6 +116,16 @@ if [ "$STRIP_WHEELS" = "1" ] && [ "$BACKEND" != docker ]; then
     podman rmi "$old_id" >/dev/null 2>&1 || true
 fi
 elapsed=$(($(date +%s) - start))
+
+# Also tag it NAME:latest, the name `make run-container` (and a person) asks for.
+LATEST_TAG="${IMAGE_TAG%:*}:latest"
+if [ "$LATEST_TAG" != "$IMAGE_TAG" ]; then
+    case "$BACKEND" in
+        docker) docker tag "$IMAGE_TAG" "$LATEST_TAG" ;;
+        *) podman tag "$IMAGE_TAG" "$LATEST_TAG" ;;
+    esac
+    log "tagged $LATEST_TAG"
+fi
 
 # buildah and podman share /var/lib/containers, so podman can report either.
 case "$BACKEND" in
