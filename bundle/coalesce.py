@@ -14,7 +14,7 @@ Because the runner then sees one call at a time, its own dispatcher never sheds 
 is where overload is decided: it holds at most ``max_queued`` items (beyond: :class:`QueueFull`, 429), and
 a request whose predicted wait passes its budget (the smaller of ``max_wait`` and the time left to its
 deadline) is refused at once (:class:`WouldMissDeadline`, 503) instead of waiting to time out. The
-prediction is the queued and in-flight items times the recent cost per item (the first call, which pays
+prediction is the queued and in-flight items times the median cost per item of recent calls (the first call, which pays
 for the runner's warm-up, does not count; an idle runner always gets a try, so a stale estimate heals). A caller that gave up
 (cancelled, deadline passed) leaves the queue before a batch is built, so its items never reach the model.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,7 +37,7 @@ Result = TypeVar("Result")
 
 logger = logging.getLogger("bentoml.bundle.coalesce")
 
-_SMOOTHING = 0.2  # weight of the newest call in the running estimate of seconds per item
+_SAMPLES = 9  # recent calls whose cost per item the estimate is the median of
 
 
 @dataclass(eq=False)
@@ -80,6 +81,7 @@ class Coalescer(Generic[Item, Result]):
         self._in_flight = 0
         self.seconds_per_item: float | None = None  # unknown until a call after the first has finished
         self._calls_timed = 0
+        self._samples: deque[float] = deque(maxlen=_SAMPLES)
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until each call finishes
 
     def predicted_wait(self, extra_items: int = 0) -> float:
@@ -165,9 +167,10 @@ class Coalescer(Generic[Item, Result]):
             raise RuntimeError(f"the runner answered {len(results)} results for {len(flat)} inputs")
         self._calls_timed += 1
         if flat and self._calls_timed > 1:  # the first call pays for the runner's warm-up: not a cost estimate
-            per_item = (time.monotonic() - started) / len(flat)
-            previous = self.seconds_per_item
-            self.seconds_per_item = per_item if previous is None else previous + _SMOOTHING * (per_item - previous)
+            self._samples.append((time.monotonic() - started) / len(flat))
+            # the median of recent calls: one call that hung (a runner paused, then resumed) must not
+            # make every later request look hopeless
+            self.seconds_per_item = statistics.median_low(self._samples)
         return results
 
     async def _send(self, batch: list[_Waiting[Item, Result]]) -> None:

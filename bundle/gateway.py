@@ -23,7 +23,7 @@ import bentoml
 
 from bundle.coalesce import Coalescer
 from bundle.observability import FALLBACKS, ROUTING, RUNNER_FAILURES, SHADOW, record
-from bundle.overload import Deadline, ModelUnavailable, RequestRefused
+from bundle.overload import Deadline, ModelUnavailable, RequestRefused, WouldMissDeadline
 from bundle.routing import Decision, Router, ShadowLauncher
 from bundle.runner_contract import LoadedModel, ModelInput
 from bundle.settings import RunnerSettings, ServingSettings, Shadow, TaskSettings
@@ -210,7 +210,7 @@ class TaskGateway:
         try:
             chosen = await self.choose(decision.family, decision.version)
             outputs = await self.pool.predict(chosen, inputs, self.deadline())
-        except ModelUnavailable as exc:
+        except (ModelUnavailable, WouldMissDeadline) as exc:  # not a full queue: that is the caller's 429
             answered = None if decision.policy == "explicit" else await self.fall_back(inputs, decision, chosen, exc)
             if answered is None:
                 raise
@@ -227,13 +227,13 @@ class TaskGateway:
         return Answer(outputs, chosen, decision)
 
     async def fall_back(
-        self, inputs: Sequence[Any], decision: Decision, failed: LoadedModel | None, exc: ModelUnavailable
+        self, inputs: Sequence[Any], decision: Decision, failed: LoadedModel | None, exc: RequestRefused
     ) -> tuple[list[Any], LoadedModel, Decision] | None:
         """The routed arm failed or missed its deadline: the default model answers, with a deadline of
         its own, if it is another model. ``None`` when there is nothing to fall back to."""
         if decision.family == self.default_model and decision.version is None:
             return None
-        reason = "deadline" if "did not answer within" in exc.message else "error"
+        reason = "deadline" if isinstance(exc, WouldMissDeadline) or "did not answer within" in exc.message else "error"
         logger.warning("arm %s of %s failed (%s); the default model answers", decision.arm, self.task.name, exc)
         FALLBACKS.labels(task=self.task.name, arm=decision.arm, reason=reason).inc()
         fresh = Deadline(self.settings.limits.deadline_ms / 1000)

@@ -16,8 +16,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class ServerURL(str):
+    """The server's URL; ``pid`` is the ``bentoml serve`` process (its runners are its children)."""
+
+    pid: int
+
+
 @contextmanager
-def running_server(port: int, *, env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[str]:
+def running_server(port: int, *, env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[ServerURL]:
     """Serve ``service:BundleService`` on 127.0.0.1:``port`` until the block exits; yields the URL."""
     full_env = {
         **os.environ,
@@ -40,7 +46,8 @@ def running_server(port: int, *, env: dict[str, str] | None = None, timeout: flo
         str(port),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         deadline = time.monotonic() + timeout
         while True:

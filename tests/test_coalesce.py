@@ -207,3 +207,17 @@ def test_an_idle_runner_always_gets_a_try_so_a_bad_estimate_heals():
         assert coalescer.seconds_per_item < 10.0
 
     run(main())
+
+
+def test_one_hung_call_does_not_move_the_estimate():
+    async def main():
+        runner = FakeRunner(delay=0.01)
+        coalescer = Coalescer(runner, max_batch=8, max_in_flight=1)
+        for i in range(4):  # warm-up, then three ordinary calls
+            await coalescer.submit([i])
+        before = coalescer.seconds_per_item
+        runner.delay = 0.5  # the runner was paused during this call
+        await coalescer.submit([9])
+        assert coalescer.seconds_per_item == before
+
+    run(main())
