@@ -167,7 +167,8 @@ def resolve_model(bentoml_home: str) -> tuple[str, str]:
             missing.append(tag)
     if missing:
         raise SystemExit(
-            f"the Bento store at {bentoml_home} lacks {', '.join(missing)}; make them (make models) or point --bentoml-home at a store that has them"
+            f"the Bento store at {bentoml_home} lacks {', '.join(missing)}; make them (make models) "
+            "or point --bentoml-home at a store that has them"
         )
     model = bentoml.models.get(STORE_MODEL)
     return str(model.tag), model.path

@@ -14,9 +14,10 @@ Because the runner then sees one call at a time, its own dispatcher never sheds 
 is where overload is decided: it holds at most ``max_queued`` items (beyond: :class:`QueueFull`, 429), and
 a request whose predicted wait passes its budget (the smaller of ``max_wait`` and the time left to its
 deadline) is refused at once (:class:`WouldMissDeadline`, 503) instead of waiting to time out. The
-prediction is the queued and in-flight items times the median cost per item of recent calls (the first call, which pays
-for the runner's warm-up, does not count; an idle runner always gets a try, so a stale estimate heals). A caller that gave up
-(cancelled, deadline passed) leaves the queue before a batch is built, so its items never reach the model.
+prediction is the queued and in-flight items times the median cost per item of recent calls (the first
+call, which pays for the runner's warm-up, does not count; an idle runner always gets a try, so a stale
+estimate heals). A caller that gave up (cancelled, deadline passed) leaves the queue before a batch is
+built, so its items never reach the model.
 """
 
 from __future__ import annotations
