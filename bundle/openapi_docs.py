@@ -30,7 +30,7 @@ ERROR_SCHEMA = {
     },
 }
 
-ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
+ERRORS: dict[str, tuple[str, dict[str, Any]]] = {  # status -> (meaning, example body)
     "400": (
         "Invalid input: empty or too long text, too many texts, wrong JSON type, unknown field, body not JSON.",
         {
@@ -43,14 +43,18 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
         {"error": "unknown model 'gpt'; available models: logreg, naive_bayes, transformer"},
     ),
     "429": (
-        "Too many requests in flight (traffic.max_concurrency); retry with backoff.",
-        {"error": "Too many requests"},
+        "Too many requests in flight, or the runner's queue is full; retry after the seconds in Retry-After.",
+        {"error": "too many requests in flight (at most 512); retry after 1 second"},
     ),
     "503": (
-        "Overloaded (a request that would wait too long is shed) or the model's runner is not answering.",
-        {"error": "model 'transformer' is temporarily unavailable: its runner (gpu) is not answering"},
+        "The request could not be answered within its deadline (it was shed at once, or its model's runner "
+        "failed or did not answer); retry after the seconds in Retry-After.",
+        {"error": "model 'transformer' did not answer within 10000 ms: its runner (gpu) is busy or not responding"},
     ),
-    "504": ("The request took longer than traffic.timeout.", {"error": "request timed out"}),
+    "504": (
+        "The request took longer than traffic.timeout (a last resort above every deadline).",
+        {"error": "the request took longer than the service's time limit (traffic.timeout) and was cut off"},
+    ),
 }
 
 DOCS_PATH = "/docs.json"
