@@ -21,43 +21,38 @@ _SETTINGS = load_settings()
 # Defaults apply only to a profile serving.yaml gives nothing to serve (the entry service then does
 # not start it); the settings loader requires a section for every runner that serves a model.
 _IDLE = RunnerSettings(max_batch_size=64, max_latency_ms=60_000)
-_CPU = _SETTINGS.runners.get("cpu") or _IDLE
-_GPU = _SETTINGS.runners.get("gpu") or _IDLE
 
 
-@bentoml.service(workers=1, resources={"cpu": "1"})
-@model_refs.with_models(_SETTINGS.models_on("cpu"))
-class CPURunner(ModelHost):
-    """Models that run well on one CPU core: the classic text models."""
+def runner_service(name: str, profile: str, resources: dict[str, Any], doc: str) -> Any:
+    """The ``@bentoml.service`` class of one profile, hosting the models serving.yaml assigns to it."""
+    knobs = _SETTINGS.runners.get(profile) or _IDLE  # type: ignore[call-overload]
 
-    profile = "cpu"
-    knobs = _CPU
-
-    @bentoml.api(**_CPU.api_options())
-    async def predict(self, items: list[ModelInput]) -> list[Any]:
+    async def predict(self: ModelHost, items: list[ModelInput]) -> list[Any]:
         return self.run_batch(items)
 
-    @bentoml.api
-    async def models(self) -> list[LoadedModel]:
+    async def models(self: ModelHost) -> list[LoadedModel]:
         return self.loaded
 
-
-@bentoml.service(workers=1, resources={"gpu": 1})
-@model_refs.with_models(_SETTINGS.models_on("gpu"))
-class GPURunner(ModelHost):
-    """Models that want a GPU (BentoML hands one over through CUDA_VISIBLE_DEVICES); without CUDA the
-    same code runs on the CPU and says so in the log."""
-
-    profile = "gpu"
-    knobs = _GPU
-
-    @bentoml.api(**_GPU.api_options())
-    async def predict(self, items: list[ModelInput]) -> list[Any]:
-        return self.run_batch(items)
-
-    @bentoml.api
-    async def models(self) -> list[LoadedModel]:
-        return self.loaded
+    attributes = {
+        "__doc__": doc,
+        "__module__": __name__,
+        "__qualname__": name,
+        "profile": profile,
+        "knobs": knobs,
+        "predict": bentoml.api(**knobs.api_options())(predict),
+        "models": bentoml.api(models),
+    }
+    cls = type(name, (ModelHost,), attributes)
+    return bentoml.service(workers=1, resources=resources)(model_refs.with_models(_SETTINGS.models_on(profile))(cls))
 
 
-PROFILES: dict[str, type[ModelHost]] = {"cpu": CPURunner, "gpu": GPURunner}
+CPURunner = runner_service("CPURunner", "cpu", {"cpu": "1"}, "Models that run well on one CPU core.")
+GPURunner = runner_service(
+    "GPURunner",
+    "gpu",
+    {"gpu": 1},
+    "Models that want a GPU (BentoML hands one over through CUDA_VISIBLE_DEVICES); without CUDA the same "
+    "code runs on the CPU and says so in the log.",
+)
+
+PROFILES: dict[str, Any] = {"cpu": CPURunner, "gpu": GPURunner}
