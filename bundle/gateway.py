@@ -133,6 +133,8 @@ class RunnerPool:
         except bentoml.exceptions.BentoMLException as exc:
             if int(exc.error_code) < 500:
                 raise
+            if int(exc.error_code) == 503:  # the runner's own dispatcher shed it (batching without coalescing)
+                raise WouldMissDeadline(f"the {model.runner} runner is overloaded; retry later", 1.0) from None
             RUNNER_FAILURES.labels(runner=model.runner, reason="error").inc()
             raise self._unavailable(model, exc) from None
         except Exception as exc:  # connection refused, disconnected, a broken runner

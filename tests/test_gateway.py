@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from bundle.gateway import RunnerPool
-from bundle.overload import Deadline, ModelUnavailable
+from bundle.overload import Deadline, ModelUnavailable, WouldMissDeadline
 from bundle.runner_contract import LoadedModel
 from bundle.settings import RunnerSettings
 
@@ -67,3 +67,12 @@ def test_other_errors_are_not_retried():
     with pytest.raises(ModelUnavailable):
         predict(runner, ["ab"])
     assert runner.calls == 1
+
+
+def test_a_runner_that_sheds_is_overloaded_not_broken():
+    import bentoml
+
+    runner = FlakyRunner(failures=1, error=bentoml.exceptions.ServiceUnavailable("process is overloaded"))
+    with pytest.raises(WouldMissDeadline, match="the cpu runner is overloaded") as refused:
+        predict(runner, ["ab"])
+    assert refused.value.status == 503 and refused.value.retry_after
