@@ -51,6 +51,8 @@ class BundleService:
         self.runner_clients: dict[str, object] = {name: getattr(self, f"{name}_runner") for name in RUNNERS_IN_USE}
         self.pool = RunnerPool(self.runner_clients, SETTINGS.runners)
         self.gateways = {name: TaskGateway(task, SETTINGS, self.pool) for name, task in SERVED_TASKS.items()}
+        for gateway in self.gateways.values():
+            gateway.peers = self.gateways
 
     @bentoml.api(route="/models", input_spec=ModelsRequest, output_spec=ModelsResponse)
     async def models(self) -> ModelsResponse:

@@ -158,6 +158,7 @@ class TaskGateway:
         self.conf: TaskSettings = settings.tasks[task.name]
         self.families = settings.models_of(task.name)
         self.pool = pool
+        self.peers: dict[str, TaskGateway] = {}  # every task's gateway, for graphs across tasks
         routing = self.conf.routing
         self.router = Router(routing) if routing else None
         self.shadows = ShadowLauncher(routing.shadows, routing.max_shadows_in_flight) if routing else None
@@ -165,6 +166,12 @@ class TaskGateway:
     @property
     def default_model(self) -> str:
         return self.conf.default_model
+
+    def peer(self, task: str) -> TaskGateway:
+        """Another task's gateway, for a graph that runs it first (a 404 when it is not served)."""
+        if task not in self.peers:
+            raise ModelNotServed(f"this request needs the {task} task, which is not served (serving.yaml: tasks)")
+        return self.peers[task]
 
     def deadline(self) -> Deadline:
         return CURRENT_DEADLINE.get() or Deadline(self.settings.limits.deadline_ms / 1000)

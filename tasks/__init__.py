@@ -9,5 +9,6 @@ from __future__ import annotations
 from bundle.task import Task
 from tasks.embedding import EmbeddingTask
 from tasks.sentiment import SentimentTask
+from tasks.translation import TranslationTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (SentimentTask(), EmbeddingTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (SentimentTask(), EmbeddingTask(), TranslationTask())}

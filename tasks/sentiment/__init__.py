@@ -50,12 +50,27 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
+async def in_english(gateway: TaskGateway, texts: list[str], lang: str) -> tuple[list[str], str | None]:
+    """The texts in English, and the model that translated them (None when they were English already).
+
+    An inference graph across tasks: text in another language goes through the translation task first."""
+    if lang == "en":
+        return texts, None
+    from tasks.translation import translate_texts
+
+    answer = await translate_texts(gateway.peer("translation"), texts, lang, "en")
+    return answer.outputs, answer.model.tag
+
+
 async def classify(gateway: TaskGateway, request: SentimentRequest) -> SentimentResponse:
-    """Classify one text as positive or negative."""
+    """Classify one text as positive or negative (in English, or another language through translation)."""
     started = time.perf_counter()
-    answer = await gateway.infer([request.text], model=request.model, version=request.version, user=request.user)
+    (text,), translated_by = await in_english(gateway, [request.text], request.lang)
+    answer = await gateway.infer([text], model=request.model, version=request.version, user=request.user)
     return SentimentResponse(
         **to_prediction(answer.outputs[0]).model_dump(),
+        translation=text if translated_by else None,
+        translation_model=translated_by,
         model=answer.model.tag,
         family=answer.model.family,
         arm=answer.decision.arm,
@@ -67,9 +82,12 @@ async def classify(gateway: TaskGateway, request: SentimentRequest) -> Sentiment
 async def classify_batch(gateway: TaskGateway, request: BatchRequest) -> BatchResponse:
     """Classify several texts from one client with one model; answers keep the input order."""
     started = time.perf_counter()
-    answer = await gateway.infer(request.texts, model=request.model, version=request.version, user=request.user)
+    texts, translated_by = await in_english(gateway, request.texts, request.lang)
+    answer = await gateway.infer(texts, model=request.model, version=request.version, user=request.user)
     return BatchResponse(
         predictions=[to_prediction(p) for p in answer.outputs],
+        translations=texts if translated_by else None,
+        translation_model=translated_by,
         model=answer.model.tag,
         family=answer.model.family,
         arm=answer.decision.arm,

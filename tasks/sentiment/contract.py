@@ -7,7 +7,7 @@ handlers normalised (bundle/contract.py).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,15 +17,34 @@ from bundle.contract import MAX_BATCH_TEXTS, MAX_TEXT_CHARS, Answered, ModelSele
 Label = Literal["negative", "positive"]
 
 
+def _lang() -> Any:
+    return Field(
+        default="en",
+        min_length=2,
+        max_length=8,
+        description="Language of the text(s). Other than en, the text is first translated to English by the "
+        "translation task (see /models for the pairs served), then classified: an inference graph.",
+        examples=["en"],
+    )
+
+
 class SentimentRequest(ModelSelection):
     text: Text = Field(
         description=f"The text to classify: 1 to {MAX_TEXT_CHARS} characters, not only whitespace.",
         examples=[samples.POSITIVE],
     )
+    lang: str = _lang()
 
 
 class BatchRequest(ModelSelection):
     texts: Texts = Field(examples=[samples.TEXTS])
+    lang: str = _lang()
+
+
+class Translated(BaseModel):
+    translation_model: str | None = Field(
+        default=None, description="With lang other than en: the model that translated the text(s) to English."
+    )
 
 
 class Prediction(BaseModel):
@@ -36,13 +55,16 @@ class Prediction(BaseModel):
     )
 
 
-class SentimentResponse(Prediction, Answered):
-    pass
+class SentimentResponse(Prediction, Answered, Translated):
+    translation: str | None = Field(default=None, description="With lang other than en: the English text classified.")
 
 
-class BatchResponse(Answered):
+class BatchResponse(Answered, Translated):
     predictions: list[Prediction] = Field(
         description=f"One prediction per input text (at most {MAX_BATCH_TEXTS}), in input order."
+    )
+    translations: list[str] | None = Field(
+        default=None, description="With lang other than en: the English texts classified, in input order."
     )
 
 
