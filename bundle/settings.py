@@ -173,11 +173,31 @@ class TaskSettings(_Strict):
 
 
 class ServingSettings(_Strict):
+    only_runners: list[RunnerName] | None = Field(
+        default=None,
+        description="serve only the models on these runners; tasks left without a model are not served",
+    )
     models: dict[str, ModelDeployment] = Field(min_length=1)
     tasks: dict[str, TaskSettings] = Field(min_length=1)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     runners: dict[RunnerName, RunnerSettings]
     limits: Limits
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_runners(cls, data: Any) -> Any:
+        """``only_runners: [cpu]`` drops every model on another runner, and the tasks and runner sections
+        left with nothing to serve, so one line makes a CPU-only deployment of any serving.yaml."""
+        if not isinstance(data, dict) or not data.get("only_runners"):
+            return data
+        keep = set(data["only_runners"])
+        models = {
+            n: m for n, m in (data.get("models") or {}).items() if not isinstance(m, dict) or m.get("runner") in keep
+        }
+        tasks_used = {m.get("task") for m in models.values() if isinstance(m, dict)}
+        tasks = {t: conf for t, conf in (data.get("tasks") or {}).items() if t in tasks_used}
+        runners = {r: k for r, k in (data.get("runners") or {}).items() if r in keep}
+        return {**data, "models": models, "tasks": tasks, "runners": runners}
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingSettings:

@@ -78,6 +78,11 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
     ]:
         trained = train_and_save(store_name=name, make_pipeline=make, gate=0.5, data_dir=tiny_data_dir)
         tags[family] = trained.tag
+    # The real translation models (17 MB each), without the quality measurement the import usually runs.
+    from train.import_translation import import_translation
+
+    for (source, target), tag in import_translation(parity_sentences=0).items():
+        tags[f"marian_{source}_{target}"] = tag
     return tags
 
 
@@ -91,3 +96,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def service_client(tiny_models):
+    """The entry service's ASGI app with its runners in process (one per test session: BentoML registers
+    its metrics once per process)."""
+    from starlette.testclient import TestClient
+
+    from service import BundleService  # imported late: the runners check the store at import
+
+    with TestClient(BundleService.to_asgi(), raise_server_exceptions=False) as c:
+        yield c

@@ -336,8 +336,8 @@ def test_the_0_1_names_still_work(server: str) -> None:
 def test_call_reaches_any_task_endpoint_with_typed_errors(server: str) -> None:
     with BundleClient(server, max_retries=0) as client:
         listing = client.models()
-        assert set(listing.tasks) == {"sentiment", "embedding"}
-        assert {m.task for m in listing.models} == {"sentiment", "embedding"}
+        assert set(listing.tasks) == {"sentiment", "embedding", "translation"}
+        assert {m.task for m in listing.models} == {"sentiment", "embedding", "translation"}
         assert "/embed" in listing.tasks["embedding"]["routes"]
         answer = client.call("/sentiment/batch", {"texts": [samples.POSITIVE, samples.NEGATIVE], "model": "logreg"})
         assert [p["label"] for p in answer["predictions"]] == ["positive", "negative"]
@@ -606,6 +606,7 @@ def test_sdk_models_mirror_the_service_contract() -> None:
     from bundle import contract as shared
     from tasks.embedding import contract as embedding
     from tasks.sentiment import contract
+    from tasks.translation import contract as translation
 
     pairs: list[tuple[type[BaseModel], type[BaseModel]]] = [
         (bundle_client.Prediction, contract.Prediction),
@@ -616,6 +617,7 @@ def test_sdk_models_mirror_the_service_contract() -> None:
         (bundle_client.EnsembleMember, contract.EnsembleMember),
         (bundle_client.EnsembleResult, contract.EnsembleResponse),
         (bundle_client.EmbeddingResult, embedding.EmbedResponse),
+        (bundle_client.TranslationResult, translation.TranslateResponse),
     ]
     for sdk, served in pairs:
         assert set(sdk.model_fields) == set(served.model_fields), sdk.__name__
@@ -631,6 +633,7 @@ def test_sdk_covers_every_endpoint_and_request_field(server: str) -> None:
     from bundle import contract as shared
     from tasks.embedding import contract as embedding
     from tasks.sentiment import contract
+    from tasks.translation import contract as translation
 
     calls: dict[str, tuple[Callable[..., Any], type[BaseModel]]] = {
         "/sentiment": (endpoints.sentiment, contract.SentimentRequest),
@@ -638,6 +641,7 @@ def test_sdk_covers_every_endpoint_and_request_field(server: str) -> None:
         "/sentiment/ensemble": (endpoints.sentiment_ensemble, contract.EnsembleRequest),
         "/embed": (endpoints.embed, embedding.EmbedRequest),
         "/models": (endpoints.models, shared.ModelsRequest),
+        "/translate": (endpoints.translate, translation.TranslateRequest),
     }
     spec = httpx.get(f"{server}/docs.json", timeout=30).json()
     served = {path for path, ops in spec["paths"].items() if "post" in ops}
@@ -665,3 +669,18 @@ def test_readme_examples_run(server: str, capsys: pytest.CaptureFixture[str], tm
     assert re.match(r"(positive|negative) \d\.\d+ \w+:\w+\n", out), out
     assert "fix the input: text: must not be empty or only whitespace" in out
     assert "pick another model: unknown model 'no_such_model'" in out
+
+
+def test_translate_and_portuguese_sentiment(server: str) -> None:
+    with BundleClient(server, max_retries=0) as client:
+        answer = client.translate(["The children were playing happily in the garden."], "en", "pt")
+        assert answer.translations == ["As crianças estavam brincando alegremente no jardim."]
+        assert answer.family == "marian_en_pt" and (answer.source, answer.target) == ("en", "pt")
+        result = client.sentiment("Um filme maravilhoso.", model="logreg", lang="pt")
+        assert (
+            result.translation
+            and result.translation_model
+            and result.translation_model.startswith("translation_pt_en:")
+        )
+        with pytest.raises(NotFoundError, match="language pairs served"):
+            client.translate(["ok"], "en", "xx")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
 
 from bundle import samples
 
 
 @pytest.fixture(scope="module")
-def client(tiny_models):
-    from service import BundleService  # imported late: the runner checks the store at import
-
-    with TestClient(BundleService.to_asgi(), raise_server_exceptions=False) as c:
-        yield c
+def client(service_client):
+    return service_client
 
 
 def test_sentiment_answers_label_probabilities_and_model(client, tiny_models):

@@ -45,9 +45,22 @@ def test_client_calls_every_endpoint(server, tiny_models):
         many = client.sentiment_batch(texts=[t for t, _ in samples.LABELLED], model="naive_bayes")
         assert [p["label"] for p in many["predictions"]] == [label for _, label in samples.LABELLED]
         listing = client.models()
-        assert {m["family"] for m in listing["models"]} == {"logreg", "naive_bayes", "transformer", "minilm"}
+        assert {m["family"] for m in listing["models"]} == {
+            "logreg",
+            "naive_bayes",
+            "transformer",
+            "minilm",
+            "marian_en_pt",
+            "marian_pt_en",
+        }
         vectors = client.embed(texts=["a fine film", "the stock market"])
         assert vectors["dim"] == 384 and len(vectors["embeddings"]) == 2
+        translated = client.translate(
+            texts=["The children were playing happily in the garden."], source="en", target="pt"
+        )
+        assert translated["translations"] == ["As crianças estavam brincando alegremente no jardim."]
+        portuguese = client.sentiment(text="Um filme maravilhoso.", lang="pt", model="logreg")
+        assert portuguese["translation_model"].startswith("translation_pt_en:")
 
 
 async def _burst(url: str, n: int, concurrency: int) -> collections.Counter:

@@ -98,3 +98,19 @@ def test_the_examples_are_valid_overlays_of_serving_yaml(example):
     path = settings.DEFAULT_PATH.parent / "examples" / example
     assert yaml.safe_load(path.read_text())["extends"] == "../serving.yaml"
     settings.load_settings(path)
+
+
+def test_only_runners_keeps_the_models_tasks_and_runners_of_those_runners():
+    full = {
+        **VALID,
+        "models": {
+            **VALID["models"],
+            "transformer": {"task": "sentiment", "store_name": "t", "runner": "gpu"},
+            "encoder": {"task": "embedding", "store_name": "e", "runner": "gpu"},
+        },
+        "tasks": {"sentiment": {"default_model": "logreg"}, "embedding": {"default_model": "encoder"}},
+        "runners": {**VALID["runners"], "gpu": {"max_batch_size": 64, "max_latency_ms": 1000}},
+    }
+    cpu = settings.parse_settings({**full, "only_runners": ["cpu"]})
+    assert set(cpu.models) == {"logreg"} and set(cpu.tasks) == {"sentiment"} and set(cpu.runners) == {"cpu"}
+    assert settings.parse_settings(full).runners_in_use() == ["cpu", "gpu"]

@@ -55,6 +55,7 @@ from .models import (
     Prediction,
     SentimentResult,
     TaskResult,
+    TranslationResult,
 )
 
 # The names of 0.1 (the package was sentiment_client then; it still imports, see CHANGELOG.md).
@@ -88,6 +89,7 @@ __all__ = [
     "SentimentClient",
     "AsyncSentimentClient",
     "TaskResult",
+    "TranslationResult",
     "ServerError",
     "UnavailableError",
     "UnexpectedResponseError",

@@ -20,7 +20,15 @@ from . import endpoints
 from ._version import CONTRACT_VERSION, __version__
 from .endpoints import AnswerT, Call
 from .errors import BundleAPIError, UnavailableError, UnexpectedResponseError, error_class, parse_error_body
-from .models import BatchResult, EmbeddingResult, EnsembleResult, ModelsListing, SentimentResult, TaskResult
+from .models import (
+    BatchResult,
+    EmbeddingResult,
+    EnsembleResult,
+    ModelsListing,
+    SentimentResult,
+    TaskResult,
+    TranslationResult,
+)
 
 logger = logging.getLogger("bundle_client")
 
@@ -242,20 +250,33 @@ class BundleClient(_ClientBase):
     # ---- the API: one call each; the request itself is described in endpoints.py ----
 
     def sentiment(
-        self, text: str, model: str | None = None, version: str | None = None, *, user: str | None = None
+        self,
+        text: str,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+        lang: str | None = None,
     ) -> SentimentResult:
         """Classify one text.
 
         ``model`` is a family from :meth:`models` (None: the server's routing picks, by default its default
-        family); ``version`` pins a served version; ``user`` keeps a caller on one arm of an A/B or canary split.
+        family); ``version`` pins a served version; ``user`` keeps a caller on one arm of an A/B or canary split;
+        ``lang`` other than en translates the text to English first (the answer names both models).
         """
-        return self._send(endpoints.sentiment(text, model, version, user))
+        return self._send(endpoints.sentiment(text, model, version, user, lang))
 
     def sentiment_batch(
-        self, texts: Sequence[str], model: str | None = None, version: str | None = None, *, user: str | None = None
+        self,
+        texts: Sequence[str],
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+        lang: str | None = None,
     ) -> BatchResult:
         """Classify several texts with one model; ``predictions`` keep the input order."""
-        return self._send(endpoints.sentiment_batch(texts, model, version, user))
+        return self._send(endpoints.sentiment_batch(texts, model, version, user, lang))
 
     def sentiment_ensemble(self, text: str) -> EnsembleResult:
         """Classify one text with every ensemble member (serving.yaml ``ensemble``) and their weighted average."""
@@ -270,6 +291,19 @@ class BundleClient(_ClientBase):
     ) -> EmbeddingResult:
         """Sentence embeddings: one unit-length vector per text, in input order."""
         return self._send(endpoints.embed(texts, model, version, user))
+
+    def translate(
+        self,
+        texts: Sequence[str],
+        source: str,
+        target: str,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+    ) -> TranslationResult:
+        """Translate texts from ``source`` to ``target`` (e.g. en, pt); translations keep the input order."""
+        return self._send(endpoints.translate(texts, source, target, model, version, user))
 
     def call(self, path: str, body: dict[str, Any]) -> TaskResult:
         """Any task's endpoint, including tasks newer than this client, with the same errors and retries."""
@@ -343,20 +377,33 @@ class AsyncBundleClient(_ClientBase):
         self._http = http_client or httpx.AsyncClient(transport=transport)
 
     async def sentiment(
-        self, text: str, model: str | None = None, version: str | None = None, *, user: str | None = None
+        self,
+        text: str,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+        lang: str | None = None,
     ) -> SentimentResult:
         """Classify one text.
 
         ``model`` is a family from :meth:`models` (None: the server's routing picks, by default its default
-        family); ``version`` pins a served version; ``user`` keeps a caller on one arm of an A/B or canary split.
+        family); ``version`` pins a served version; ``user`` keeps a caller on one arm of an A/B or canary split;
+        ``lang`` other than en translates the text to English first (the answer names both models).
         """
-        return await self._send(endpoints.sentiment(text, model, version, user))
+        return await self._send(endpoints.sentiment(text, model, version, user, lang))
 
     async def sentiment_batch(
-        self, texts: Sequence[str], model: str | None = None, version: str | None = None, *, user: str | None = None
+        self,
+        texts: Sequence[str],
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+        lang: str | None = None,
     ) -> BatchResult:
         """Classify several texts with one model; ``predictions`` keep the input order."""
-        return await self._send(endpoints.sentiment_batch(texts, model, version, user))
+        return await self._send(endpoints.sentiment_batch(texts, model, version, user, lang))
 
     async def sentiment_ensemble(self, text: str) -> EnsembleResult:
         """Classify one text with every ensemble member (serving.yaml ``ensemble``) and their weighted average."""
@@ -371,6 +418,19 @@ class AsyncBundleClient(_ClientBase):
     ) -> EmbeddingResult:
         """Sentence embeddings: one unit-length vector per text, in input order."""
         return await self._send(endpoints.embed(texts, model, version, user))
+
+    async def translate(
+        self,
+        texts: Sequence[str],
+        source: str,
+        target: str,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+    ) -> TranslationResult:
+        """Translate texts from ``source`` to ``target`` (e.g. en, pt); translations keep the input order."""
+        return await self._send(endpoints.translate(texts, source, target, model, version, user))
 
     async def call(self, path: str, body: dict[str, Any]) -> TaskResult:
         """Any task's endpoint, including tasks newer than this client, with the same errors and retries."""

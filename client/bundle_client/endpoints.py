@@ -12,7 +12,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from .models import BatchResult, EmbeddingResult, EnsembleResult, ModelsListing, SentimentResult, TaskResult
+from .models import (
+    BatchResult,
+    EmbeddingResult,
+    EnsembleResult,
+    ModelsListing,
+    SentimentResult,
+    TaskResult,
+    TranslationResult,
+)
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
@@ -39,15 +47,19 @@ def _text_list(texts: Sequence[str]) -> list[str]:
 
 
 def sentiment(
-    text: str, model: str | None = None, version: str | None = None, user: str | None = None
+    text: str, model: str | None = None, version: str | None = None, user: str | None = None, lang: str | None = None
 ) -> Call[SentimentResult]:
-    return Call("/sentiment", _body(text=text, model=model, version=version, user=user), SentimentResult)
+    return Call("/sentiment", _body(text=text, model=model, version=version, user=user, lang=lang), SentimentResult)
 
 
 def sentiment_batch(
-    texts: Sequence[str], model: str | None = None, version: str | None = None, user: str | None = None
+    texts: Sequence[str],
+    model: str | None = None,
+    version: str | None = None,
+    user: str | None = None,
+    lang: str | None = None,
 ) -> Call[BatchResult]:
-    body = _body(texts=_text_list(texts), model=model, version=version, user=user)
+    body = _body(texts=_text_list(texts), model=model, version=version, user=user, lang=lang)
     return Call("/sentiment/batch", body, BatchResult)
 
 
@@ -59,6 +71,18 @@ def embed(
     texts: Sequence[str], model: str | None = None, version: str | None = None, user: str | None = None
 ) -> Call[EmbeddingResult]:
     return Call("/embed", _body(texts=_text_list(texts), model=model, version=version, user=user), EmbeddingResult)
+
+
+def translate(
+    texts: Sequence[str],
+    source: str,
+    target: str,
+    model: str | None = None,
+    version: str | None = None,
+    user: str | None = None,
+) -> Call[TranslationResult]:
+    body = _body(texts=_text_list(texts), source=source, target=target, model=model, version=version, user=user)
+    return Call("/translate", body, TranslationResult)
 
 
 def task(path: str, body: dict[str, Any]) -> Call[TaskResult]:

@@ -42,14 +42,25 @@ class _Routed(_Answer):
         return self.model.partition(":")[2]
 
 
-class SentimentResult(Prediction, _Routed):
+class _Translated(_Answer):
+    translation_model: str | None = Field(
+        default=None, description="With lang other than en: the model that translated to English (servers from 0.2)."
+    )
+
+
+class SentimentResult(Prediction, _Routed, _Translated):
     """Answer of ``POST /sentiment``."""
 
+    translation: str | None = Field(default=None, description="With lang other than en: the English text classified.")
 
-class BatchResult(_Routed):
+
+class BatchResult(_Routed, _Translated):
     """Answer of ``POST /sentiment/batch``: one prediction per input text, in input order."""
 
     predictions: list[Prediction]
+    translations: list[str] = Field(
+        default_factory=list, description="With lang other than en: the English texts classified; else empty."
+    )
 
     @property
     def labels(self) -> list[Label]:
@@ -143,3 +154,11 @@ class ModelsListing(_Answer):
             if info.family == family and info.default:
                 return info
         raise KeyError(f"no default model for family {family!r}; families served: {', '.join(self.families)}")
+
+
+class TranslationResult(_Routed):
+    """Answer of ``POST /translate``: one translation per input text, in input order."""
+
+    translations: list[str]
+    source: str
+    target: str

@@ -86,7 +86,7 @@ async def classify_batch(gateway: TaskGateway, request: BatchRequest) -> BatchRe
     answer = await gateway.infer(texts, model=request.model, version=request.version, user=request.user)
     return BatchResponse(
         predictions=[to_prediction(p) for p in answer.outputs],
-        translations=texts if translated_by else None,
+        translations=texts if translated_by else [],
         translation_model=translated_by,
         model=answer.model.tag,
         family=answer.model.family,

@@ -63,8 +63,9 @@ class BatchResponse(Answered, Translated):
     predictions: list[Prediction] = Field(
         description=f"One prediction per input text (at most {MAX_BATCH_TEXTS}), in input order."
     )
-    translations: list[str] | None = Field(
-        default=None, description="With lang other than en: the English texts classified, in input order."
+    translations: list[str] = Field(
+        default_factory=list,
+        description="With lang other than en: the English texts classified, in input order; else empty.",
     )
 
 
