@@ -21,7 +21,7 @@ IMAGE ?= $(BENTO)
 
 .PHONY: help install train train-transformer models serve test test-fast lint format clean \
 	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s \
-	loadtest bench
+	loadtest bench bench-translation
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ DURATION ?= 60s
 loadtest: install  ## load-test a running service (start `make serve` first): USERS=32 DURATION=60s
 	$(PY) -m loadtest.run --host $(LOADTEST_URL) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
 		--duration $(DURATION) --out results/loadtest
+
+bench-translation: models  ## translation benchmark: torch vs the native engine in process; /translate batching on/off
+	$(PY) -m bench.translation --out results/bench
 
 bench: models  ## benchmark: in-process limit, batching on/off, FastAPI and Ray Serve peers (needs wrk; ray optional)
 	$(PY) -m bench.run --out results/bench

@@ -66,6 +66,7 @@ class BundleService:
                 default=m.default,
                 runner=m.runner,
                 pipeline=m.pipeline,
+                labels=m.labels,
                 created_at=m.created_at,
                 gate_passed=m.metadata.get("gate_passed"),
                 metrics=m.metadata.get("metrics", {}),

@@ -112,6 +112,9 @@ class ModelInfo(BaseModel):
     default: bool = Field(description="Answers requests for this model that name no version.")
     runner: str = Field(examples=["cpu"])
     pipeline: str = Field(examples=["tfidf_logreg"])
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="The store model's labels (for translation: source and target language)."
+    )
     created_at: str = Field(examples=["2026-11-22T04:08:01+00:00"])
     gate_passed: bool | None = Field(default=None, description="Whether the model passed its accuracy gate.")
     metrics: dict[str, Any] = Field(description="Held-out and out-of-domain metrics recorded when it was made.")

@@ -3,6 +3,7 @@
 
 import { ApiClient, ApiError, resolveApiBase } from "./api.js";
 import { renderBarChart, renderRateChart } from "./charts.js";
+import { translationPairs, wireTranslate } from "./translate.js";
 import {
   batchHistograms,
   bucketBars,
@@ -182,6 +183,7 @@ async function loadModels() {
     state.tasks = data.tasks && typeof data.tasks === "object" ? data.tasks : {};
     state.defaultFamily = state.tasks[CLASSIFY_TASK]?.default_model ?? data.default_family ?? classifiers()[0]?.family ?? "";
     state.modelsLoaded = true;
+    translateCard?.fill(translationPairs(state.models));
     pickerA.fill(state.defaultFamily);
     const other = classifiers().find((m) => m.family !== pickerA.family.value)?.family ?? state.defaultFamily;
     pickerB.fill(other);
@@ -591,8 +593,11 @@ function wire() {
   });
 }
 
+let translateCard = null;
+
 function start() {
   wire();
+  translateCard = wireTranslate({ api: () => state.api, messageOf });
   updateTextCount();
   let base;
   try {

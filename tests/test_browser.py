@@ -188,6 +188,23 @@ def test_model_selector_lists_what_models_reports(page, server, models):
     expect(page.get_by_role("combobox", name="Family")).to_have_count(1)  # model B's picker is hidden
 
 
+def test_translate_view_translates_with_the_served_pairs(page, server, tiny_models):
+    open_page(page, f"{server}/ui/")
+    card = page.get_by_test_id("translate-card")
+    expect(card).to_be_visible()
+    pair = page.get_by_test_id("translate-pair")
+    expect(pair.locator("option")).to_have_text(["en → pt", "pt → en"])
+    pair.select_option("en-pt")
+    page.get_by_test_id("translate-input").fill("The children were playing happily in the garden.\nHello.")
+    page.get_by_test_id("translate-submit").click()
+    translations = page.get_by_test_id("translation")
+    expect(translations).to_have_text(["As crianças estavam brincando alegremente no jardim.", "Olá."])
+    expect(page.get_by_test_id("translate-model")).to_contain_text(tiny_models["marian_en_pt"])
+    page.get_by_test_id("translate-input").fill(" ")
+    page.get_by_test_id("translate-submit").click()
+    expect(page.get_by_test_id("translate-error")).to_have_text("Type a text to translate.")
+
+
 def test_text_gets_label_probability_bar_and_model(page, server, tiny_models):
     body = {"text": samples.POSITIVE, "model": "logreg"}
     expected = httpx.post(f"{server}/sentiment", json=body, timeout=30).json()

@@ -117,6 +117,7 @@ class ModelInfo(_Answer):
     default: bool = Field(description="Answers requests of this family that name no version.")
     runner: str
     pipeline: str
+    labels: dict[str, str] = Field(default_factory=dict, description="The store model's labels (servers from 0.2).")
     created_at: str
     gate_passed: bool | None = Field(default=None, description="Whether the model passed its accuracy gate.")
     metrics: dict[str, Any]
