@@ -64,13 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         if module is None:
             logger.error("no task declares a script for %s (store_models in tasks/<task>/__init__.py)", name)
             return 1
-        logger.info("training %s (python -m %s)", name, module)
-        # a script may create what a later one needs (the transformer imports the encoder if missing)
+        # a script may create what a later one needs (the transformer imports the encoder if missing;
+        # the translation importer saves both directions)
         try:
             bentoml.models.get(f"{name}:latest")
             continue
         except bentoml.exceptions.NotFound:
             pass
+        logger.info("making %s (python -m %s)", name, module)
         subprocess.run([sys.executable, "-m", module], check=True)
     return 0
 
