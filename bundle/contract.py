@@ -7,6 +7,7 @@ canonical form, and the event loop never normalises a text twice.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -21,10 +22,10 @@ MAX_BATCH_TEXTS = _LIMITS.max_batch_texts
 MAX_NAME_CHARS = 100
 
 
-def clean_text(text: str) -> str:
+def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     """The canonical text, or a ValueError a person can act on."""
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"has {len(text)} characters; the maximum is {MAX_TEXT_CHARS}")
+    if len(text) > max_chars:
+        raise ValueError(f"has {len(text)} characters; the maximum is {max_chars}")
     clean = normalize_text(text)
     if not clean:
         raise ValueError("must not be empty or only whitespace")
@@ -34,25 +35,39 @@ def clean_text(text: str) -> str:
 Text = Annotated[str, AfterValidator(clean_text)]
 
 
-def _clean_texts(texts: list[str]) -> list[str]:
-    out = []
-    for i, text in enumerate(texts):
-        try:
-            out.append(clean_text(text))
-        except ValueError as exc:
-            raise ValueError(f"item {i} {exc}") from None
-    return out
+def text_list(max_texts: int = MAX_BATCH_TEXTS, max_chars: int = MAX_TEXT_CHARS) -> Any:
+    """A request field of 1 to ``max_texts`` texts of 1 to ``max_chars`` characters each, normalised."""
+
+    def clean(texts: list[str]) -> list[str]:
+        out = []
+        for i, text in enumerate(texts):
+            try:
+                out.append(clean_text(text, max_chars))
+            except ValueError as exc:
+                raise ValueError(f"item {i} {exc}") from None
+        return out
+
+    return Annotated[
+        list[str],
+        Field(
+            description=f"1 to {max_texts} texts, each 1 to {max_chars} characters.", min_length=1, max_length=max_texts
+        ),
+        AfterValidator(clean),
+    ]
 
 
-Texts = Annotated[
-    list[str],
-    Field(
-        description=f"1 to {MAX_BATCH_TEXTS} texts, each 1 to {MAX_TEXT_CHARS} characters.",
-        min_length=1,
-        max_length=MAX_BATCH_TEXTS,
-    ),
-    AfterValidator(_clean_texts),
-]
+Texts = text_list()
+
+
+def answered(answer: Any, started: float) -> dict[str, Any]:
+    """The fields of :class:`Answered` for a gateway answer: who answered, why, and how long it took."""
+    return {
+        "model": answer.model.tag,
+        "family": answer.model.family,
+        "arm": answer.decision.arm,
+        "policy": answer.decision.policy,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
 
 
 class Strict(BaseModel):

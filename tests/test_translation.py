@@ -129,7 +129,7 @@ def test_translate_answers_in_input_order_with_the_model(client, tiny_models):
         (
             {"texts": ["x" * 1001], "source": "en", "target": "pt"},
             400,
-            "1001 characters; the maximum for translation is 1000",
+            "item 0 has 1001 characters; the maximum is 1000",
         ),
         ({"texts": ["ok"] * 33, "source": "en", "target": "pt"}, 400, "at most 32 items"),
         ({"texts": [" "], "source": "en", "target": "pt"}, 400, "item 0 must not be empty"),

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bundle.contract import answered
 from bundle.gateway import TaskGateway
 from bundle.task import Endpoint, Predictor, Task
 from tasks.embedding.contract import EmbedRequest, EmbedResponse
@@ -34,11 +35,7 @@ async def embed(gateway: TaskGateway, request: EmbedRequest) -> EmbedResponse:
     return EmbedResponse(
         embeddings=[[round(float(x), 7) for x in row] for row in answer.outputs],
         dim=len(answer.outputs[0]),
-        model=answer.model.tag,
-        family=answer.model.family,
-        arm=answer.decision.arm,
-        policy=answer.decision.policy,
-        elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        **answered(answer, started),
     )
 
 

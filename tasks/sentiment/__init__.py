@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bundle.contract import answered
 from bundle.gateway import TaskGateway
 from bundle.task import Endpoint, Predictor, Task
 from tasks.sentiment.contract import (
@@ -71,11 +72,7 @@ async def classify(gateway: TaskGateway, request: SentimentRequest) -> Sentiment
         **to_prediction(answer.outputs[0]).model_dump(),
         translation=text if translated_by else None,
         translation_model=translated_by,
-        model=answer.model.tag,
-        family=answer.model.family,
-        arm=answer.decision.arm,
-        policy=answer.decision.policy,
-        elapsed_ms=_ms_since(started),
+        **answered(answer, started),
     )
 
 
@@ -88,11 +85,7 @@ async def classify_batch(gateway: TaskGateway, request: BatchRequest) -> BatchRe
         predictions=[to_prediction(p) for p in answer.outputs],
         translations=texts if translated_by else [],
         translation_model=translated_by,
-        model=answer.model.tag,
-        family=answer.model.family,
-        arm=answer.decision.arm,
-        policy=answer.decision.policy,
-        elapsed_ms=_ms_since(started),
+        **answered(answer, started),
     )
 
 

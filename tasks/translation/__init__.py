@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bundle.contract import answered
 from bundle.gateway import Answer, ModelNotServed, TaskGateway
 from bundle.task import Endpoint, Predictor, Task
 from tasks.translation.contract import TranslateRequest, TranslateResponse
@@ -59,14 +60,7 @@ async def translate(gateway: TaskGateway, request: TranslateRequest) -> Translat
         gateway, request.texts, request.source, request.target, request.model, version=request.version
     )
     return TranslateResponse(
-        translations=answer.outputs,
-        source=request.source,
-        target=request.target,
-        model=answer.model.tag,
-        family=answer.model.family,
-        arm=answer.decision.arm,
-        policy=answer.decision.policy,
-        elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        translations=answer.outputs, source=request.source, target=request.target, **answered(answer, started)
     )
 
 
