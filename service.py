@@ -18,6 +18,7 @@ from pathlib import Path
 import bentoml
 from starlette.staticfiles import StaticFiles
 
+from bundle import oip
 from bundle.api import add_task_apis
 from bundle.contract import ModelInfo, ModelsRequest, ModelsResponse, TaskInfo
 from bundle.errors import HumanErrorsMiddleware, install_log_filter
@@ -109,6 +110,10 @@ BundleService.add_asgi_middleware(  # type: ignore[attr-defined]
     HumanErrorsMiddleware, max_in_flight=SETTINGS.limits.max_requests_in_flight
 )
 BundleService.add_asgi_middleware(OpenAPICompletionMiddleware)  # type: ignore[attr-defined]
+
+# The Open Inference Protocol (v2) for every served model, generated from the seam (bundle/oip.py).
+BundleService.mount_asgi_app(oip.app, path="/v2", name="open-inference-protocol")  # type: ignore[attr-defined]
+BundleService.add_asgi_middleware(oip.ServerMetadataPath)  # type: ignore[attr-defined]
 
 # The web page, served by the service itself at /ui/ (static files, no build step); Swagger UI stays at /.
 FRONTEND_DIR = Path(__file__).resolve().parent / "frontend"

@@ -88,6 +88,14 @@ class Task(abc.ABC):
         """Whether a shadow's output agrees with the primary's, for the shadow agreement rate."""
         return bool(ours == theirs)
 
+    # The Open Inference Protocol's view of the task (bundle/oip.py): one BYTES input of texts, and
+    # these output tensors (name, datatype, shape with -1 for the batch).
+    tensor_outputs: ClassVar[list[tuple[str, str, list[int]]]] = [("output", "BYTES", [-1])]
+
+    def to_tensors(self, outputs: Sequence[Any]) -> dict[str, list[Any]]:
+        """Each output tensor's rows, one per input (a row is a value or a list of values)."""
+        return {self.tensor_outputs[0][0]: list(outputs)}
+
     def combine(self, outputs: Sequence[Any], weights: Sequence[float]) -> Any:
         """The ensemble of one input's member outputs; only tasks whose outputs can be averaged."""
         raise NotImplementedError(f"task {self.name!r} has no ensemble")

@@ -247,3 +247,27 @@ def test_configmap_matches_repository_settings() -> None:
         _rel(path) for path, text in sync_config.expected_files().items() if path.read_text(encoding="utf-8") != text
     ]
     assert not stale, f"out of date: {stale}; run: python deploy/kubernetes/sync-config.py"
+
+
+# ---- KServe -------------------------------------------------------------------------------------
+
+KSERVE = REPO / "deploy" / "kserve" / "inferenceservice.yaml"
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_kserve_inferenceservice_is_a_v2_custom_predictor_with_a_valid_pod(version: str) -> None:
+    """KServe's schema is a CRD that kubernetes-validate does not ship; its predictor is a pod spec, which
+    is validated as one, and the KServe fields are checked by name."""
+    (doc,) = _load(KSERVE)
+    assert (doc["apiVersion"], doc["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
+    predictor = doc["spec"]["predictor"]
+    (container,) = predictor["containers"]
+    assert {"name": "PROTOCOL", "value": "v2"} in container["env"]
+    assert container["ports"][0]["containerPort"] == 3000
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    pod_spec = {k: v for k, v in predictor.items() if k not in ("minReplicas", "maxReplicas")}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"}, "spec": pod_spec}
+    _validate(pod, version)
+    configmaps = [d["metadata"]["name"] for p, d in _docs("ConfigMap")]
+    assert predictor["volumes"][0]["configMap"]["name"] in configmaps

@@ -215,3 +215,26 @@ def test_a_deadline_header_that_is_not_a_duration_is_a_400(client, value):
 def test_a_generous_deadline_header_is_accepted(client):
     r = client.post("/sentiment", json={"text": "ok"}, headers={"x-deadline-ms": "5000"})
     assert r.status_code == 200, r.text
+
+
+def test_open_inference_protocol_in_process(client, tiny_models):
+    body = {
+        "id": "req-1",
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [samples.POSITIVE]}],
+        "outputs": [{"name": "label"}],
+    }
+    r = client.post("/v2/models/naive_bayes/infer", json=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["id"] == "req-1" and answer["model_version"] == tiny_models["naive_bayes"].split(":")[1]
+    assert answer["outputs"] == [{"name": "label", "datatype": "BYTES", "shape": [1], "data": ["positive"]}]
+    assert client.get("/v2").json()["name"] == "model-bundle"
+    for bad, message in [
+        (b"{not json", "not valid JSON"),
+        (b'{"inputs": []}', "exactly one input"),
+        (b'{"inputs": [{"name": "txt", "datatype": "BYTES", "shape": [1], "data": ["a"]}]}', "unknown input 'txt'"),
+    ]:
+        r = client.post("/v2/models/logreg/infer", content=bad, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+    r = client.post("/v2/models/logreg/infer", json={**body, "outputs": [{"name": "nope"}]})
+    assert r.status_code == 400 and "unknown output 'nope'" in r.json()["error"]

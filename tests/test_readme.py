@@ -76,6 +76,6 @@ def test_curl_commands_answer(server, command):
 
 @pytest.mark.parametrize("code", blocks("python"))
 def test_python_blocks_run(server, code):
-    code = code.replace(f"http://{DEFAULT_URL}", server)
+    code = code.replace(f"http://{DEFAULT_URL}", server).replace(DEFAULT_URL, server.removeprefix("http://"))
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

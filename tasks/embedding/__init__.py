@@ -47,6 +47,8 @@ class EmbeddingTask(Task):
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("/embed", EmbedRequest, EmbedResponse, embed)]
 
+    tensor_outputs = [("embedding", "FP32", [-1, 384])]
+
     def load_model(self, kind: str, path: str, device: str) -> Predictor:
         # one kind so far; models imported before the label existed carry none
         if kind not in ("", "sentence_encoder"):

@@ -122,6 +122,11 @@ class SentimentTask(Task):
             Endpoint("/sentiment/ensemble", EnsembleRequest, EnsembleResponse, classify_ensemble),
         ]
 
+    tensor_outputs = [("label", "BYTES", [-1]), ("probabilities", "FP32", [-1, len(LABELS)])]
+
+    def to_tensors(self, outputs: Sequence[Any]) -> dict[str, list[Any]]:
+        return {"label": self.output_labels(outputs), "probabilities": [list(p) for p in outputs]}
+
     def load_model(self, kind: str, path: str, device: str) -> Predictor:
         from tasks.sentiment.pipelines import load_pipeline
 

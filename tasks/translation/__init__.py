@@ -72,6 +72,8 @@ class TranslationTask(Task):
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("/translate", TranslateRequest, TranslateResponse, translate)]
 
+    tensor_outputs = [("translation", "BYTES", [-1])]
+
     def load_model(self, kind: str, path: str, device: str) -> Predictor:
         if kind != PIPELINE:
             raise ValueError(f"unknown translation model kind {kind!r}; known kinds: [{PIPELINE!r}]")
