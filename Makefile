@@ -21,7 +21,7 @@ IMAGE ?= $(BENTO)
 
 .PHONY: help install train train-transformer models serve test test-fast lint format clean \
 	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s \
-	loadtest bench bench-translation
+	loadtest bench bench-translation function
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,7 +62,7 @@ test-fast: install  ## unit and HTTP tests only
 lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy service.py bundle runners tasks train lifecycle
+	$(BIN)/mypy service.py bundle runners tasks train lifecycle serverless
 	$(BIN)/mypy --config-file client/pyproject.toml client/bundle_client
 
 format: install  ## apply ruff's formatting and safe fixes
@@ -102,6 +102,9 @@ DURATION ?= 60s
 loadtest: install  ## load-test a running service (start `make serve` first): USERS=32 DURATION=60s
 	$(PY) -m loadtest.run --host $(LOADTEST_URL) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
 		--duration $(DURATION) --out results/loadtest
+
+function: models  ## the serverless function package (zip) of the CPU sentiment models: dist/function.zip
+	$(PY) -m serverless.build --out dist/function.zip
 
 bench-translation: models  ## translation benchmark: torch vs the native engine in process; /translate batching on/off
 	$(PY) -m bench.translation --out results/bench

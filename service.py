@@ -26,7 +26,7 @@ from bundle.gateway import RunnerPool, TaskGateway
 from bundle.openapi_docs import OpenAPICompletionMiddleware
 from bundle.settings import load_settings
 from runners import PROFILES
-from tasks import TASKS
+from tasks.registry import TASKS
 
 logger = logging.getLogger("bentoml.bundle.service")
 SETTINGS = load_settings()

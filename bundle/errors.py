@@ -20,7 +20,6 @@ import json
 import logging
 from typing import Any
 
-from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 
 Scope = dict[str, Any]
@@ -182,6 +181,8 @@ class QuietClientErrors(logging.Filter):
     """Log a client's bad input as one line instead of an ERROR with a traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from bentoml.exceptions import BentoMLException  # here: humanize() is used without BentoML too
+
         exc = record.exc_info[1] if record.exc_info else None
         client_error = isinstance(exc, ValidationError) or (
             isinstance(exc, BentoMLException) and int(exc.error_code) < 500

@@ -26,13 +26,12 @@ probabilities). ``python -m lifecycle.drift`` reads those files.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import bentoml
 
-from bundle.settings import Monitoring
+from bundle.text import text_fields  # noqa: F401 -- re-exported: the record's view of texts
 
 PREDICTIONS = bentoml.metrics.Counter(
     name="bundle_predictions",
@@ -61,16 +60,6 @@ SHADOW = bentoml.metrics.Counter(
 )
 
 PREDICTION_MONITOR = "bundle_predictions"
-
-
-def text_fields(texts: Sequence[str], settings: Monitoring) -> dict[str, Any]:
-    """A record's view of a request's texts: their lengths, and the texts themselves or a digest."""
-    fields: dict[str, Any] = {"text_chars": [len(t) for t in texts], "text_words": [len(t.split()) for t in texts]}
-    if settings.record_inputs == "raw":
-        fields["text"] = list(texts)
-    elif settings.record_inputs == "digest":
-        fields["text_sha256"] = [hashlib.sha256(f"{settings.digest_salt}\x00{t}".encode()).hexdigest() for t in texts]
-    return fields
 
 
 def record(

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
-from bundle.observability import text_fields
 from bundle.settings import Monitoring
+from bundle.text import text_fields
 
 if TYPE_CHECKING:
     from bundle.gateway import TaskGateway

@@ -40,7 +40,7 @@ class ModelHost:
     declared_models: list[model_refs.Declared]
 
     def __init__(self) -> None:
-        from tasks import TASKS
+        from tasks.registry import TASKS
 
         if self.knobs.torch_threads:
             import torch

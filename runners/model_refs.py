@@ -78,7 +78,7 @@ def resolve(cls: type, declared: Declared) -> bentoml.Model:
 
 
 def _create_command(store_name: str) -> str:
-    from tasks import TASKS
+    from tasks.registry import TASKS
 
     for task in TASKS.values():
         if store_name in task.store_models:

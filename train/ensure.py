@@ -17,7 +17,7 @@ import sys
 import bentoml
 
 from bundle.settings import load_settings
-from tasks import TASKS
+from tasks.registry import TASKS
 
 logger = logging.getLogger("train.ensure")
 

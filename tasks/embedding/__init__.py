@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bundle.contract import answered
-from bundle.gateway import TaskGateway
 from bundle.task import Endpoint, Predictor, Task
 from tasks.embedding.contract import EmbedRequest, EmbedResponse
+
+if TYPE_CHECKING:  # the gateway needs BentoML; the encoder does not
+    from bundle.gateway import TaskGateway
 
 
 class EncoderPredictor:

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bundle.contract import answered
-from bundle.gateway import TaskGateway
 from bundle.task import Endpoint, Predictor, Task
 from tasks.sentiment.contract import (
     BatchRequest,
@@ -29,6 +28,9 @@ from tasks.sentiment.contract import (
     SentimentResponse,
 )
 from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
+
+if TYPE_CHECKING:  # the gateway needs BentoML; the task's contract and pipelines do not
+    from bundle.gateway import TaskGateway
 
 
 class ProbabilitiesPredictor:

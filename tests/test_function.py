@@ -1,0 +1,163 @@
+"""The serverless function package, run the way the platform runs it: the built zip unpacked, a fresh
+virtual environment with nothing installed, the handler imported from the package and called with
+API Gateway HTTP API (payload v2) events. Measures cold start and warm latency (reported, not asserted)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+RUNNER = r"""
+import base64, json, sys, time
+events = json.loads(sys.stdin.read())
+started = time.perf_counter()
+import serverless.handler as function  # the platform imports the handler module: a cold start
+cold_import_ms = (time.perf_counter() - started) * 1000
+
+class Context:
+    aws_request_id = "req-1"
+    function_name = "model-bundle"
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+answers, timings = [], []
+for event in events:
+    started = time.perf_counter()
+    answers.append(function.handler(event, Context()))
+    timings.append((time.perf_counter() - started) * 1000)
+print(json.dumps({"answers": answers, "cold_import_ms": cold_import_ms, "ms": timings, "path": sys.path[:3],
+                  "bentoml": "bentoml" in sys.modules, "torch": "torch" in sys.modules}))
+"""
+
+
+def event(path: str, body: object, *, base64_body: bool = False, raw: bytes | None = None) -> dict:
+    text = raw if raw is not None else json.dumps(body).encode()
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "abc.lambda-url.eu-west-1.on.aws"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc",
+            "domainName": "abc.lambda-url.eu-west-1.on.aws",
+            "domainPrefix": "abc",
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "test",
+            },
+            "requestId": "req-1",
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+            "time": "30/Nov/2026:04:00:00 +0000",
+            "timeEpoch": 1796011200000,
+        },
+        "body": base64.b64encode(text).decode() if base64_body else text.decode(),
+        "isBase64Encoded": base64_body,
+    }
+
+
+@pytest.fixture(scope="module")
+def unpacked(tiny_models, tmp_path_factory) -> Path:
+    from serverless.build import build
+
+    out = tmp_path_factory.mktemp("function") / "function.zip"
+    report = build(out)
+    assert report["unzipped_ok"], report
+    assert set(report["models"]) == {"logreg", "naive_bayes"}
+    target = tmp_path_factory.mktemp("task-root")
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def fresh_python(tmp_path_factory) -> Path:
+    venv = tmp_path_factory.mktemp("fresh-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+CASES = [
+    # (event, status, check on the JSON answer)
+    (
+        event("/sentiment", {"text": "a gorgeous, witty film", "model": "logreg"}),
+        200,
+        lambda a: a["label"] == "positive",
+    ),
+    (
+        event("/sentiment", {"text": "a tedious, badly written disaster"}, base64_body=True),
+        200,
+        lambda a: a["label"] == "negative",
+    ),
+    (
+        event(
+            "/sentiment/batch", {"texts": ["a delightful triumph", "an utterly boring mess"], "model": "naive_bayes"}
+        ),
+        200,
+        lambda a: [p["label"] for p in a["predictions"]] == ["positive", "negative"],
+    ),
+    (event("/sentiment", {"text": "  "}), 400, lambda a: "text: must not be empty" in a["error"]),
+    (event("/sentiment", {"text": "x" * 5001}), 400, lambda a: "5001 characters; the maximum is 5000" in a["error"]),
+    (event("/sentiment", {"text": "ok", "modle": "logreg"}), 400, lambda a: "modle: unknown field" in a["error"]),
+    (event("/sentiment", None, raw=b"{oops"), 400, lambda a: "not valid JSON" in a["error"]),
+    (
+        event("/sentiment", {"text": "ok", "model": "gpt"}),
+        404,
+        lambda a: "unknown model 'gpt'; available models: logreg, naive_bayes" in a["error"],
+    ),
+    (event("/sentiment/batch", {"texts": ["ok"] * 65}), 400, lambda a: "at most 64 items" in a["error"]),
+    (event("/sentiment", {"text": "Um filme", "lang": "pt"}), 400, lambda a: "no translation" in a["error"]),
+    (event("/nothing", {}), 404, lambda a: "no route" in a["error"]),
+]
+
+
+def test_the_packaged_function_answers_real_shaped_events(unpacked, fresh_python, tiny_models):
+    events = [e for e, _, _ in CASES] + [CASES[0][0]] * 20  # then warm calls
+    result = subprocess.run(
+        [str(fresh_python), "-c", RUNNER],
+        input=json.dumps(events),
+        cwd=unpacked,
+        env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin", "HOME": str(unpacked)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not report["bentoml"] and not report["torch"]  # the function carries neither
+    for (_, status, check), answer in zip(CASES, report["answers"], strict=False):
+        body = json.loads(answer["body"])
+        assert answer["statusCode"] == status, body
+        assert check(body), body
+        assert answer["headers"]["content-type"] == "application/json"
+    first = json.loads(report["answers"][0]["body"])
+    assert first["model"] == tiny_models["logreg"] and first["family"] == "logreg"
+    # one structured log line per request
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert len(lines) == len(events)
+    assert lines[0] == {
+        **lines[0],
+        "path": "/sentiment",
+        "status": 200,
+        "model": "logreg",
+        "texts": 1,
+        "request_id": "req-1",
+    }
+    warm = sorted(report["ms"][len(CASES) :])
+    print(
+        f"\ncold start (import, models loaded): {report['cold_import_ms']:.0f} ms; "
+        f"first call {report['ms'][0]:.1f} ms; warm p50 {warm[len(warm) // 2]:.2f} ms"
+    )
