@@ -21,7 +21,7 @@ IMAGE ?= $(BENTO)
 
 .PHONY: help install train train-transformer models serve test test-fast lint format clean \
 	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s \
-	loadtest bench bench-translation function
+	loadtest bench bench-translation function function-image
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ loadtest: install  ## load-test a running service (start `make serve` first): US
 
 function: models  ## the serverless function package (zip) of the CPU sentiment models: dist/function.zip
 	$(PY) -m serverless.build --out dist/function.zip
+
+function-image: function  ## an OCI image of the function, awslambdaric as entry point (no registry needed)
+	PYTHON=$(PY) serverless/build-image.sh dist/function.zip
 
 bench-translation: models  ## translation benchmark: torch vs the native engine in process; /translate batching on/off
 	$(PY) -m bench.translation --out results/bench

@@ -161,3 +161,117 @@ def test_the_packaged_function_answers_real_shaped_events(unpacked, fresh_python
         f"\ncold start (import, models loaded): {report['cold_import_ms']:.0f} ms; "
         f"first call {report['ms'][0]:.1f} ms; warm p50 {warm[len(warm) // 2]:.2f} ms"
     )
+
+
+# ---- the container image, with awslambdaric as its entry point ---------------------------------------
+
+
+class RuntimeAPI:
+    """The Lambda Runtime API (2018-06-01) the function's runtime client talks to, on loopback: hands out
+    the queued events one by one and collects the answers. The last ``next`` call is left waiting, as the
+    platform does between invocations."""
+
+    def __init__(self, events: list[dict]) -> None:
+        import http.server
+        import queue
+        import threading
+
+        self.events: queue.Queue = queue.Queue()
+        for i, e in enumerate(events):
+            self.events.put((f"req-{i}", e))
+        self.answers: dict[str, dict] = {}
+        self.done = threading.Event()
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # the runtime client keeps its connection; 1.0 answers stall it
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if not self.path.endswith("/runtime/invocation/next"):
+                    self.send_error(404)
+                    return
+                request_id, event = api.events.get()
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", "4102444800000")
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:123:function:f")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(length) or b"null")
+                parts = self.path.split("/")
+                api.answers[parts[-2] if parts[-1] in ("response", "error") else "init"] = {
+                    "kind": parts[-1],
+                    "payload": payload,
+                }
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if len([k for k in api.answers if k.startswith("req-")]) == api.expected or parts[-1] == "error":
+                    api.done.set()
+
+        self.expected = len(events)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_the_container_image_serves_events_through_the_runtime_interface_client(unpacked, tmp_path, tiny_models):
+    import shutil
+
+    engine = shutil.which("podman") or shutil.which("docker")
+    if engine is None:
+        pytest.skip("no container engine (podman or docker)")
+    root = Path(__file__).resolve().parent.parent
+    zip_path = tmp_path / "function.zip"
+    shutil.make_archive(str(zip_path.with_suffix("")), "zip", unpacked)
+    image = "model-bundle-function-test:latest"
+    built = subprocess.run(
+        [str(root / "serverless" / "build-image.sh"), str(zip_path)],
+        env={**__import__("os").environ, "IMAGE": image, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    events = [CASES[0][0], CASES[3][0], CASES[2][0]]
+    api = RuntimeAPI(events)
+    run = subprocess.Popen(
+        [
+            engine,
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--name",
+            "function-test",
+            "-e",
+            f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{api.port}",
+            "-e",
+            "AWS_LAMBDA_FUNCTION_NAME=model-bundle",
+            image,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert api.done.wait(timeout=180), api.answers
+    finally:
+        subprocess.run([engine, "rm", "-f", "function-test"], capture_output=True, timeout=60)
+        output = run.communicate(timeout=60)[0]
+        api.server.shutdown()
+        subprocess.run([engine, "rmi", "-f", image], capture_output=True, timeout=60)
+    assert "init" not in api.answers, (api.answers, output[-2000:])
+    statuses = [api.answers[f"req-{i}"]["payload"]["statusCode"] for i in range(len(events))]
+    assert statuses == [200, 400, 200], (api.answers, output[-2000:])
+    assert json.loads(api.answers["req-0"]["payload"]["body"])["model"] == tiny_models["logreg"]
+    assert '"status": 400' in output  # the function's structured log line reaches the container's output
