@@ -220,7 +220,7 @@ class TaskGateway:
             chosen = await self.choose(decision.family, decision.version)
             outputs = await self.pool.predict(chosen, inputs, self.deadline())
         except (ModelUnavailable, WouldMissDeadline) as exc:  # not a full queue: that is the caller's 429
-            answered = None if decision.policy == "explicit" else await self.fall_back(inputs, decision, chosen, exc)
+            answered = None if decision.policy == "explicit" else await self.fall_back(inputs, decision, exc)
             if answered is None:
                 raise
             outputs, chosen, decision = answered
@@ -236,7 +236,7 @@ class TaskGateway:
         return Answer(outputs, chosen, decision)
 
     async def fall_back(
-        self, inputs: Sequence[Any], decision: Decision, failed: LoadedModel | None, exc: RequestRefused
+        self, inputs: Sequence[Any], decision: Decision, exc: RequestRefused
     ) -> tuple[list[Any], LoadedModel, Decision] | None:
         """The routed arm failed or missed its deadline: the default model answers, with a deadline of
         its own, if it is another model. ``None`` when there is nothing to fall back to."""

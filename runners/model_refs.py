@@ -1,4 +1,4 @@
-"""Declare the configured model versions as ``BentoModel`` class attributes, load them, and answer mixed batches.
+"""Declare the configured model versions as ``BentoModel`` class attributes and resolve them in the store.
 
 BentoML packages into a Bento exactly the models a service declares as ``BentoModel`` class attributes,
 so each configured version becomes one attribute. Declaring resolves nothing; loading happens in the

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -171,7 +171,7 @@ class MarianTiny:
     def _norm(self, x: torch.Tensor, prefix: str) -> torch.Tensor:
         mean = x.mean(-1, keepdim=True)
         var = ((x - mean) ** 2).mean(-1, keepdim=True)
-        return self.w[f"{prefix}_ln_scale"] * (x - mean) / torch_sqrt(var + 1e-6) + self.w[f"{prefix}_ln_bias"]
+        return self.w[f"{prefix}_ln_scale"] * (x - mean) * (var + 1e-6).rsqrt() + self.w[f"{prefix}_ln_bias"]
 
     def _attention(self, q_in: torch.Tensor, kv_in: torch.Tensor, mask: torch.Tensor, prefix: str) -> torch.Tensor:
         """Multi-head attention; ``mask`` is [batch, 1, 1, keys], True where a key is padding."""
@@ -284,13 +284,3 @@ class MarianTiny:
                 states = [s[keep] for s in states]
                 x = self._embed(best[:, None], torch.full((alive.numel(), 1), step, device=self.device))
         return [self.sp.decode(o) for o in outputs]
-
-
-def torch_sqrt(x: Any) -> Any:
-    import torch
-
-    return torch.sqrt(x)
-
-
-def load(folder: str | Path, device: str = "cpu", dtype: str = "float32") -> MarianTiny:
-    return MarianTiny(folder, device=device, dtype=dtype)
