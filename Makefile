@@ -21,7 +21,7 @@ IMAGE ?= $(BENTO)
 
 .PHONY: help install train train-transformer models serve test test-fast lint format clean \
 	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s \
-	loadtest bench bench-translation function function-image
+	loadtest bench bench-translation function function-image evaluate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -128,6 +128,9 @@ rollback: install  ## undo the last promotion of FAMILY: make rollback FAMILY=lo
 
 replay: install  ## replay a data set through the running service: make replay DOMAIN=tweets
 	$(PY) -m lifecycle.replay --domain $(or $(DOMAIN),tweets) --n $(or $(N),500)
+
+evaluate: models  ## every sentiment model on every domain's test split (95% CIs, calibration), beside VADER
+	$(PY) -m lifecycle.evaluate
 
 drift: install  ## drift report of recorded traffic against the training data: make drift SINCE=...
 	$(PY) -m lifecycle.drift $(if $(SINCE),--since $(SINCE))

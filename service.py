@@ -71,6 +71,7 @@ class BundleService:
                 created_at=m.created_at,
                 gate_passed=m.metadata.get("gate_passed"),
                 metrics=m.metadata.get("metrics", {}),
+                evaluation=m.metadata.get("evaluation"),
                 params=m.metadata.get("params", {}),
                 data_sha256=m.metadata.get("data", {}).get("sha256"),
             )

@@ -132,7 +132,12 @@ class ModelInfo(BaseModel):
     )
     created_at: str = Field(examples=["2026-11-22T04:08:01+00:00"])
     gate_passed: bool | None = Field(default=None, description="Whether the model passed its accuracy gate.")
-    metrics: dict[str, Any] = Field(description="Held-out and out-of-domain metrics recorded when it was made.")
+    metrics: dict[str, Any] = Field(description="Held-out metrics on its training domains, recorded when it was made.")
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description="Accuracy with its 95% interval and calibration error (ECE) on every domain's test split "
+        "(`domains`), from training or the latest `make evaluate`.",
+    )
     params: dict[str, Any] = Field(description="Training or import parameters recorded when it was made.")
     data_sha256: str | None = Field(default=None, description="Checksum of the training data.")
 

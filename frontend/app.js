@@ -33,7 +33,7 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
 /**
  * @typedef {{family: string, task?: string, name: string, version: string, default: boolean, runner: string,
- *   pipeline: string, created_at: string, metrics: any, params: any, data_sha256: string | null}} ModelInfo
+ *   pipeline: string, created_at: string, metrics: any, evaluation: any, params: any, data_sha256: string | null}} ModelInfo
  */
 
 const state = {
@@ -215,17 +215,29 @@ function renderModelsTable() {
     container.replaceChildren(h("p", { class: "hint" }, ["The service reports no models."]));
     return;
   }
-  const domains = [...new Set(state.models.flatMap((m) => Object.keys(m.metrics?.out_of_domain ?? {})))];
+  // Each domain's test split (make evaluate): accuracy, its 95% interval and calibration error.
+  const domains = [...new Set(state.models.flatMap((m) => Object.keys(m.evaluation?.domains ?? {})))];
   const head = h("tr", {}, [
     h("th", { scope: "col" }, ["Model"]),
     h("th", { scope: "col" }, ["Version"]),
-    h("th", { scope: "col", class: "num" }, ["Test"]),
-    h("th", { scope: "col", class: "num" }, ["Validation"]),
     ...domains.map((d) => h("th", { scope: "col", class: "num" }, [d])),
     h("th", { scope: "col" }, ["Runner"]),
   ]);
-  const score = (value) =>
-    typeof value === "number" ? h("td", { class: "num" }, [percent(value)]) : h("td", { class: "num muted" }, ["–"]);
+  const domainCell = (m, d) => {
+    const r = m.evaluation?.domains?.[d];
+    if (typeof r?.accuracy !== "number") return h("td", { class: "num muted" }, ["–"]);
+    const [low, high] = r.ci95 ?? [r.accuracy, r.accuracy];
+    return h(
+      "td",
+      {
+        class: "num",
+        "data-testid": "model-domain-accuracy",
+        "data-domain": d,
+        title: `${r.n} test texts; 95% interval ${percent(low)}–${percent(high)}; calibration error (ECE) ${r.ece}`,
+      },
+      [percent(r.accuracy), h("div", { class: "sub" }, [`${percent(low)}–${percent(high)}`])],
+    );
+  };
   const rows = state.models.map((m) =>
     h("tr", { "data-testid": "model-row", "data-family": m.family }, [
       h("th", { scope: "row" }, [
@@ -240,17 +252,13 @@ function renderModelsTable() {
         h("code", { title: `${m.name}:${m.version}` }, [m.version]),
         m.default ? null : h("div", { class: "sub" }, ["on request"]),
       ]),
-      h("td", { class: "num strong", "data-testid": "model-test-accuracy" }, [
-        accuracyOf(m) === null ? "–" : percent(accuracyOf(m)),
-      ]),
-      score(m.metrics?.validation?.accuracy),
-      ...domains.map((d) => score(m.metrics?.out_of_domain?.[d]?.accuracy)),
+      ...domains.map((d) => domainCell(m, d)),
       h("td", {}, [m.runner]),
     ]),
   );
   container.replaceChildren(
     h("table", { class: "models" }, [
-      h("caption", { class: "sr-only" }, ["Served models and their held-out accuracy"]),
+      h("caption", { class: "sr-only" }, ["Served models and their accuracy on each domain's test split"]),
       h("thead", {}, [head]),
       h("tbody", {}, rows),
     ]),

@@ -58,6 +58,7 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
     from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
     from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
     from tasks.sentiment.pipelines.transformer import TransformerPipeline
+    from train import dataset
     from train.common import train_and_save
     from train.import_minilm import import_minilm
 
@@ -78,6 +79,20 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
     ]:
         trained = train_and_save(store_name=name, make_pipeline=make, gate=0.5, data_dir=tiny_data_dir)
         tags[family] = trained.tag
+    # VADER with the real lexicon, and the stack of it, TF-IDF and the tiny transformer above.
+    from tasks.sentiment.pipelines.vader import VaderPipeline
+    from train import stacked
+
+    everywhere = {domain: 0.5 for domain in dataset.DOMAIN_FILES}
+    tags["vader"] = train_and_save(
+        store_name="sentiment_vader",
+        make_pipeline=lambda seed: VaderPipeline(),
+        gate=0.5,
+        data_dir=tiny_data_dir,
+        train_domains=tuple(dataset.DOMAIN_FILES),
+        claims=everywhere,
+    ).tag
+    tags["stacked"] = stacked.train_and_save(data_dir=tiny_data_dir, claims=everywhere)
     # The real translation models (17 MB each), without the quality measurement the import usually runs.
     from train.import_translation import import_translation
 

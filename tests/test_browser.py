@@ -72,10 +72,6 @@ def classifiers(models: dict) -> list[dict]:
     return [m for m in models["models"] if m["task"] == "sentiment"]
 
 
-def held_out_accuracy(model: dict) -> float | None:
-    return model["metrics"].get("test", {}).get("accuracy")
-
-
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
@@ -180,8 +176,10 @@ def test_model_selector_lists_what_models_reports(page, server, models):
     expect(rows).to_have_count(len(models["models"]))
     for m in models["models"]:
         row = page.locator(f'[data-testid="model-row"][data-family="{m["family"]}"]')
-        accuracy = held_out_accuracy(m)
-        expect(row.get_by_test_id("model-test-accuracy")).to_have_text("–" if accuracy is None else percent(accuracy))
+        for domain, measured in (m.get("evaluation") or {}).get("domains", {}).items():
+            cell = row.locator(f'[data-testid="model-domain-accuracy"][data-domain="{domain}"]')
+            expect(cell).to_contain_text(percent(measured["accuracy"]))
+            expect(cell).to_contain_text(f"{percent(measured['ci95'][0])}–{percent(measured['ci95'][1])}")
     expect(page.get_by_test_id("service-status")).to_contain_text("online")
     # labelled controls: the text box and the selectors are reachable by their labels
     expect(page.get_by_role("textbox", name=re.compile(r"^Text"))).to_be_visible()

@@ -20,13 +20,13 @@ def test_sentiment_answers_label_probabilities_and_model(client, tiny_models):
     assert body["label"] == "positive"
     assert set(body["probabilities"]) == {"negative", "positive"}
     assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
-    assert body["model"] == tiny_models["transformer"]  # the default family, latest version
-    assert body["family"] == "transformer"
-    assert (body["policy"], body["arm"]) == ("single", "transformer")
+    assert body["model"] == tiny_models["stacked"]  # the default family, latest version
+    assert body["family"] == "stacked"
+    assert (body["policy"], body["arm"]) == ("single", "stacked")
     assert body["elapsed_ms"] >= 0
 
 
-@pytest.mark.parametrize("family", ["logreg", "naive_bayes", "transformer"])
+@pytest.mark.parametrize("family", ["logreg", "naive_bayes", "transformer", "vader", "stacked"])
 def test_each_family_classifies_clear_cases(client, tiny_models, family):
     for text, label in samples.LABELLED:
         r = client.post("/sentiment", json={"text": text, "model": family})
@@ -99,7 +99,7 @@ def test_models_listing_shows_versions_and_metrics(client, tiny_models):
     r = client.post("/models", json={})
     assert r.status_code == 200, r.text
     listing = r.json()
-    assert listing["default_family"] == "transformer"
+    assert listing["default_family"] == "stacked"
     assert listing["routing"]["policy"] == "single"
     by_family = {m["family"]: m for m in listing["models"]}
     assert {f"{m['name']}:{m['version']}" for m in listing["models"]} == set(tiny_models.values())
@@ -107,7 +107,8 @@ def test_models_listing_shows_versions_and_metrics(client, tiny_models):
     assert nb["default"] is True
     assert nb["pipeline"] == "naive_bayes"
     assert 0 <= nb["metrics"]["test"]["accuracy"] <= 1
-    assert set(nb["metrics"]["out_of_domain"]) == {"tweets", "amazon", "nyt"}
+    assert set(nb["evaluation"]["domains"]) == {"movies", "tweets", "amazon", "nyt"}
+    assert by_family["stacked"]["evaluation"]["domains"]["tweets"]["ci95"][1] <= 1
     assert len(nb["data_sha256"]) == 64
     assert nb["created_at"].startswith("20")
 
@@ -125,9 +126,9 @@ BAD_INPUTS = [
         "/sentiment",
         {"text": "ok", "model": "gpt"},
         404,
-        "unknown model 'gpt'; available models: logreg, naive_bayes, transformer",
+        "unknown model 'gpt'; available models: logreg, naive_bayes, stacked, transformer, vader",
     ),
-    ("/sentiment", {"text": "ok", "version": "doesnotexist"}, 404, "version 'doesnotexist' of model 'transformer'"),
+    ("/sentiment", {"text": "ok", "version": "doesnotexist"}, 404, "version 'doesnotexist' of model 'stacked'"),
     ("/sentiment", {"text": "ok", "user": "u" * 101}, 400, "user: String should have at most 100 characters"),
     ("/sentiment", {"text": "ok", "model": "m" * 101}, 400, "model: String should have at most 100 characters"),
     ("/sentiment", {"text": "ok", "version": "v" * 101}, 400, "version: String should have at most 100 characters"),

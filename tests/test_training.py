@@ -15,8 +15,13 @@ def test_saved_model_carries_what_a_reader_needs(tiny_models):
     model = bentoml.models.get(tiny_models["naive_bayes"])
     meta = model.info.metadata
     assert model.info.labels == {"task": "sentiment", "pipeline": "naive_bayes", "gate": "passed"}
-    assert set(meta["metrics"]) == {"validation", "test", "out_of_domain"}
-    assert set(meta["metrics"]["out_of_domain"]) == {"tweets", "amazon", "nyt"}
+    assert set(meta["metrics"]) == {"validation", "test"}
+    by_domain = meta["evaluation"]["domains"]
+    assert set(by_domain) == {"movies", "tweets", "amazon", "nyt"}
+    for m in by_domain.values():  # every domain's test split, with its interval and calibration error
+        assert m["ci95"][0] <= m["accuracy"] <= m["ci95"][1]
+        assert 0 <= m["ece"] <= 1
+    assert meta["claims"] == {"movies": 0.5}
     assert 0.0 <= meta["metrics"]["test"]["accuracy"] <= 1.0
     assert len(meta["data"]["sha256"]) == 64
     assert meta["seed"] == 42
@@ -46,7 +51,7 @@ def test_same_data_and_seed_give_same_metrics(tiny_data_dir):
 
 
 def test_gate_refuses_to_save_a_weak_model_unless_overridden(tiny_data_dir):
-    with pytest.raises(GateError, match="below the gate 1.01"):
+    with pytest.raises(GateError, match="movies: accuracy .* is below the gate 1.010"):
         train_and_save(
             store_name="gated_out",
             make_pipeline=lambda s: NaiveBayesPipeline(min_df=1),

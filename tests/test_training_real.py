@@ -54,15 +54,15 @@ def test_real_model_meets_its_target_and_is_reproducible(module, tmp_path):
     assert test["accuracy"] >= 0.78, test
     assert test["n"] > 2000
     assert meta[0]["data"]["split_sizes"]["train"] > 7000
-    for domain in ("tweets", "amazon", "nyt"):
-        assert meta[0]["metrics"]["out_of_domain"][domain]["n"] > 3000
+    for domain in ("tweets", "amazon", "nyt"):  # every domain's test split
+        assert meta[0]["evaluation"]["domains"][domain]["n"] > 700
 
 
 def test_gate_blocks_and_override_saves(tmp_path):
     home = str(tmp_path)
     blocked = _train("train.naive_bayes", home, "--gate", "0.99")
     assert blocked.returncode != 0
-    assert "below the gate 0.99" in blocked.stderr + blocked.stdout
+    assert "below the gate 0.990" in blocked.stderr + blocked.stdout
     forced = _train("train.naive_bayes", home, "--gate", "0.99", "--allow-below-gate")
     assert forced.returncode == 0, forced.stderr[-2000:]
     meta = _metadata(home, forced.stdout.strip().splitlines()[-1])

@@ -121,6 +121,9 @@ class ModelInfo(_Answer):
     created_at: str
     gate_passed: bool | None = Field(default=None, description="Whether the model passed its accuracy gate.")
     metrics: dict[str, Any]
+    evaluation: dict[str, Any] | None = Field(
+        default=None, description="Accuracy [95% CI] and ECE per domain's test split (from newer servers; None before)."
+    )
     params: dict[str, Any]
     data_sha256: str | None = None
 

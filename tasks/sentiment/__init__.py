@@ -1,11 +1,13 @@
 """Sentiment: is a text positive or negative?
 
 Models: NLTK Naive Bayes and TF-IDF + logistic regression (CPU), a fine-tuned MiniLM transformer (GPU
-runner, CPU fallback), all trained by ``train/`` on the VADER ground-truth snippets. Endpoints:
+runner, CPU fallback), all trained by ``train/`` on the VADER ground-truth snippets; VADER itself (rules,
+the baseline); and the default, a gated stack of VADER, TF-IDF and the transformer that is at least as
+accurate as each on every domain (``train/stacked.py``; ``make evaluate`` prints the table). Endpoints:
 ``/sentiment`` (one text), ``/sentiment/batch`` (several texts, one model), ``/sentiment/ensemble``
 (every member of serving.yaml's ensemble, probabilities averaged by weight).
 
-The whole path: train/{naive_bayes,tfidf_logreg,transformer}.py → Bento store → runners (via
+The whole path: train/{naive_bayes,tfidf_logreg,transformer,import_vader,stacked}.py → Bento store → runners (via
 ``load_model`` below) → the handlers below → clients.
 """
 
@@ -114,6 +116,8 @@ class SentimentTask(Task):
         "sentiment_nb": "train.naive_bayes",
         "sentiment_logreg": "train.tfidf_logreg",
         "sentiment_transformer": "train.transformer",
+        "sentiment_vader": "train.import_vader",
+        "sentiment_stacked": "train.stacked",
     }
 
     @property

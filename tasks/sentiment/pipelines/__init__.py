@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
 from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
+from tasks.sentiment.pipelines.stacked import StackedPipeline
 from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
 from tasks.sentiment.pipelines.transformer import TransformerPipeline  # torch/transformers are imported lazily
+from tasks.sentiment.pipelines.vader import VaderPipeline
 
 PIPELINES: dict[str, type[SentimentPipeline]] = {
     NaiveBayesPipeline.kind: NaiveBayesPipeline,
     TfidfLogRegPipeline.kind: TfidfLogRegPipeline,
     TransformerPipeline.kind: TransformerPipeline,
+    VaderPipeline.kind: VaderPipeline,
+    StackedPipeline.kind: StackedPipeline,
 }
 
 

@@ -132,6 +132,14 @@ class TransformerPipeline(SentimentPipeline):
         """L2-normalised sentence embeddings (n, 384) from this pipeline's (possibly fine-tuned) encoder."""
         return self.encoder.embed(texts, batch_size=batch_size)
 
+    def head_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        """The classification head alone, on embeddings from ``embed`` (one forward pass can feed other heads)."""
+        import torch
+
+        with torch.inference_mode():
+            logits = self.head(torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)).to(self.device))
+            return torch.softmax(logits.double(), dim=1).cpu().numpy()
+
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         import torch
 

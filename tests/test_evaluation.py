@@ -1,0 +1,113 @@
+"""How models are measured (intervals, calibration, gates per domain), VADER and the gated stack, and
+`make evaluate` against the test store."""
+
+from __future__ import annotations
+
+import json
+
+import bentoml
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from tasks.sentiment.pipelines import load_pipeline
+from tasks.sentiment.pipelines.vader import VaderPipeline
+from train import evaluation
+
+
+@pytest.mark.parametrize(("correct", "n"), [(0, 10), (8, 10), (10, 10), (813, 839), (1777, 2113)])
+def test_wilson_interval_matches_scipy(correct, n):
+    ours = evaluation.wilson_interval(correct, n)
+    theirs = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert ours == pytest.approx((theirs.low, theirs.high), abs=1e-5)
+
+
+def test_calibration_error_is_small_when_probabilities_mean_what_they_say():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 20000)
+    truth = (rng.uniform(0, 1, p.size) < p).astype(int)  # positive with exactly probability p
+    proba = np.column_stack([1 - p, p])
+    assert evaluation.expected_calibration_error(proba, truth) < 0.02
+    overconfident = np.column_stack([1 - (p > 0.5), (p > 0.5)]).astype(float)
+    assert evaluation.expected_calibration_error(overconfident, truth) > 0.2
+
+
+def test_measure_reports_interval_and_calibration():
+    proba = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    m = evaluation.measure(proba, ["positive", "negative", "negative", "negative"])
+    assert m["accuracy"] == 0.75 and m["n"] == 4
+    assert m["ci95"][0] < 0.75 < m["ci95"][1]
+    assert 0 < m["ece"] < 1
+
+
+def test_claims_fail_by_domain():
+    measured = {"movies": {"accuracy": 0.86}, "tweets": {"accuracy": 0.93}}
+    assert evaluation.claim_failures(measured, {"movies": 0.85}) == []
+    failures = evaluation.claim_failures(measured, {"movies": 0.85, "tweets": 0.94, "nyt": 0.6})
+    assert failures == ["tweets: accuracy 0.9300 is below the gate 0.940", "nyt: not measured (gate 0.600)"]
+
+
+def test_vader_follows_the_papers_rule_and_calibrates(tmp_path):
+    vader = VaderPipeline()
+    texts = ["I love this, it is wonderful :)", "This is terrible and I hate it", "The table is brown."]
+    labels = vader.predict(texts)
+    assert labels == ["positive", "negative", "positive"]  # compound 0 (no sentiment word) is positive
+    assert vader.scores(texts)[2, 0] == 0.0
+    assert np.allclose(vader.predict_proba(texts).sum(axis=1), 1.0)
+
+    vader.fit(texts[:2] * 3 + ["not good", "good"], ["positive", "negative"] * 3 + ["negative", "positive"])
+    assert 0 < vader.temperature < 150
+    vader.save(str(tmp_path))
+    assert {p.name for p in tmp_path.iterdir()} >= {"vader_lexicon.txt", "emoji_utf8_lexicon.txt", "vader.json"}
+    loaded = VaderPipeline.load(str(tmp_path))
+    assert loaded.lexicon_dir == tmp_path  # the stored lexicon, not the package's
+    assert np.allclose(loaded.predict_proba(texts), vader.predict_proba(texts))
+
+
+def test_stack_cascade_sends_only_unsure_texts_to_the_transformer(tiny_models):
+    model = bentoml.models.get(tiny_models["stacked"])
+    stack = load_pipeline("stacked", model.path, device="cpu")
+    texts = ["a gorgeous, witty film", "an utterly boring mess", "it was a film", "@someone thanks!! :)"]
+    seen: list[str] = []
+
+    def embed(batch):
+        seen.extend(batch)
+        return stack.transformer.embed(batch)
+
+    stack.skip_margin = 0.0  # never unsure: the cheap members answer everything
+    cheap = stack.predict_proba(texts, embed)
+    assert seen == [] and stack.last_transformer_share == 0.0
+    stack.skip_margin = 0.5  # always unsure: every text goes through the transformer
+    full = stack.predict_proba(texts, embed)
+    assert seen == texts and stack.last_transformer_share == 1.0
+    assert np.allclose(full.sum(axis=1), 1.0) and not np.allclose(full, cheap)
+    assert model.info.metadata["params"]["member_tags"]["transformer"] == tiny_models["transformer"]
+
+
+def test_make_evaluate_writes_every_model_and_refuses_a_failed_claim(tiny_models, tiny_data_dir, tmp_path):
+    from lifecycle import evaluate
+
+    out = tmp_path / "evaluation"
+    assert evaluate.main(["--data-dir", str(tiny_data_dir), "--output", str(out)]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert list(report["models"])[0] == "vader"  # the baseline first
+    assert set(report["models"]) >= {"vader", "stacked", "transformer", "logreg", "naive_bayes"}
+    assert "vs_baseline" in report["models"]["stacked"]
+    stored = bentoml.models.get(tiny_models["stacked"]).info.metadata["evaluation"]
+    assert stored["domains"] == report["models"]["stacked"]["domains"]
+    assert "| stacked (default) |" in (out / "evaluation.md").read_text()
+
+    # a model that claims more than it measures is refused, by name and domain
+    model = bentoml.models.get(tiny_models["logreg"])
+    claims = model.info.metadata.get("claims")
+    model.info.metadata["claims"] = {"nyt": 1.01}
+    model.flush()
+    try:
+        assert evaluate.main(["--data-dir", str(tiny_data_dir), "--output", str(out), "--no-write"]) == 1
+        report = json.loads((out / "evaluation.json").read_text())
+        assert report["models"]["logreg"]["gate_failures"] == [
+            f"nyt: accuracy {report['models']['logreg']['domains']['nyt']['accuracy']:.4f} is below the gate 1.010"
+        ]
+    finally:
+        model.info.metadata["claims"] = claims
+        model.flush()
