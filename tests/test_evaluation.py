@@ -111,3 +111,29 @@ def test_make_evaluate_writes_every_model_and_refuses_a_failed_claim(tiny_models
     finally:
         model.info.metadata["claims"] = claims
         model.flush()
+
+
+def test_temperature_scaling_fixes_overconfidence_without_changing_labels():
+    from tasks.sentiment.pipelines.calibration import fit_temperature, scale
+
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.05, 0.95, 5000)
+    truth = (rng.uniform(0, 1, p.size) < p).astype(int)
+    logit = np.log(p / (1 - p)) * 3  # the same ranking, three times too sure of itself
+    sure = 1 / (1 + np.exp(-logit))
+    proba = np.column_stack([1 - sure, sure])
+    labels = ["positive" if t else "negative" for t in truth]
+    temperature = fit_temperature(proba, labels)
+    assert temperature == pytest.approx(3.0, rel=0.15)
+    fixed = scale(proba, temperature)
+    assert (fixed.argmax(axis=1) == proba.argmax(axis=1)).all()
+    assert evaluation.expected_calibration_error(fixed, truth) < evaluation.expected_calibration_error(proba, truth) / 3
+
+
+def test_trained_models_are_stored_with_their_temperature(tiny_models):
+    model = bentoml.models.get(tiny_models["logreg"])
+    meta = model.info.metadata
+    assert meta["calibration"]["temperature"] > 0
+    loaded = load_pipeline("tfidf_logreg", model.path)
+    assert loaded.params()["calibration"]["temperature"] == meta["calibration"]["temperature"]
+    assert bentoml.models.get(tiny_models["vader"]).info.metadata["calibration"] == {}  # VADER fits its own

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.sentiment.pipelines import LABELS, SentimentPipeline
+from tasks.sentiment.pipelines.calibration import TemperatureScaled, fit_temperature
 from train import dataset, evaluation
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def train_and_save(
     claims: Mapping[str, float] | None = None,
     provenance: Mapping[str, Any] | None = None,
     description: str = "",
+    calibrate: bool = True,
 ) -> TrainedModel:
     """Fit one pipeline on the training splits of ``train_domains``, measure it on every domain's test
     split, and save it to the Bento store if it passes its gate on every domain it claims (by default
@@ -102,13 +104,24 @@ def train_and_save(
     started = time.perf_counter()
     splits = evaluation.domain_splits(seed, data_dir)
     train = pooled(splits, train_domains, "train")
-    pipeline = make_pipeline(seed)
+    pipeline: SentimentPipeline = make_pipeline(seed)
     pipeline.fit([e.text for e in train], [e.label for e in train])
+    validation = pooled(splits, train_domains, "validation")
+    calibration: dict[str, Any] = {}
+    if calibrate and validation:
+        raw = pipeline.predict_proba([e.text for e in validation])
+        temperature = fit_temperature(raw, [e.label for e in validation])
+        calibration = {
+            "method": "temperature, fitted on the validation split",
+            "temperature": round(temperature, 6),
+            "validation_ece_before": evaluation.measure(raw, [e.label for e in validation])["ece"],
+        }
+        pipeline = TemperatureScaled(pipeline, temperature)
     fit_seconds = time.perf_counter() - started
 
     claims = dict(claims) if claims is not None else {d: gate for d in train_domains}
     metrics: dict[str, Any] = {
-        "validation": evaluate(pipeline, pooled(splits, train_domains, "validation")),
+        "validation": evaluate(pipeline, validation),
         "test": evaluate(pipeline, pooled(splits, train_domains, "test")),
     }
     by_domain = evaluation.evaluate_domains(pipeline, splits)
@@ -130,6 +143,7 @@ def train_and_save(
         "accuracy_gate": gate,
         "gate_passed": not failures,
         "params": pipeline.params(),
+        "calibration": calibration,
         "seed": seed,
         "data": data_provenance(data_dir, train_domains, sizes),
         "library_versions": library_versions(),
@@ -150,6 +164,7 @@ def main(
     train_domains: Sequence[str] = (dataset.TRAIN_DOMAIN,),
     claims: Mapping[str, float] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    calibrate: bool = True,
 ) -> None:
     """Command line shared by the training scripts."""
     parser = argparse.ArgumentParser(description=f"Train {store_name} and save it to the Bento model store.")
@@ -172,6 +187,7 @@ def main(
             train_domains=train_domains,
             claims=claims,
             provenance=provenance,
+            calibrate=calibrate,
         )
     except (GateError, dataset.DatasetError) as exc:
         raise SystemExit(f"error: {exc}") from None

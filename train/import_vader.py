@@ -64,4 +64,5 @@ if __name__ == "__main__":
         train_domains=tuple(dataset.DOMAIN_FILES),
         claims=CLAIMS,
         provenance=PROVENANCE,
+        calibrate=False,  # VADER's own fit() is its calibration
     )

@@ -39,7 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from tasks.sentiment.pipelines import LABELS, load_pipeline
+from tasks.sentiment.pipelines import LABELS, PIPELINES
 from tasks.sentiment.pipelines.stacked import StackedPipeline, gated_features
 from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
 from tasks.sentiment.pipelines.transformer import TransformerPipeline
@@ -238,7 +238,8 @@ def member(name: str) -> tuple[str, Any]:
         logger.info("the stack needs %s; making it (python -m %s)", store_name, module)
         subprocess.run([sys.executable, "-m", module], check=True)
         model = bentoml.models.get(f"{store_name}:latest")
-    return str(model.tag), load_pipeline(model.info.labels["pipeline"], model.path, device="cpu")
+    # the member as fitted, without a stored temperature: the combiner learns its own scale for it
+    return str(model.tag), PIPELINES[model.info.labels["pipeline"]].load(model.path, device="cpu")
 
 
 def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:

@@ -3,12 +3,14 @@
 A *pipeline* turns raw texts into class probabilities and knows how to save itself into, and load
 itself from, a folder (a Bento model's ``ref.path``). Training scripts fit and save pipelines; runners
 load them. Each stored model records which pipeline made it in its ``pipeline`` label, so a runner can
-load any stored sentiment model without knowing its kind in advance.
+load any stored sentiment model without knowing its kind in advance. A model stored with a fitted
+temperature (``calibration.json``) is loaded with it applied.
 """
 
 from __future__ import annotations
 
 from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
+from tasks.sentiment.pipelines.calibration import calibrated
 from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
 from tasks.sentiment.pipelines.stacked import StackedPipeline
 from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
@@ -30,7 +32,7 @@ def load_pipeline(kind: str, path: str, device: str | None = None) -> SentimentP
         cls = PIPELINES[kind]
     except KeyError:
         raise ValueError(f"unknown pipeline kind {kind!r}; known kinds: {sorted(PIPELINES)}") from None
-    return cls.load(path, device=device)
+    return calibrated(cls.load(path, device=device), path)
 
 
 __all__ = ["LABELS", "PIPELINES", "SentimentPipeline", "load_pipeline"]
