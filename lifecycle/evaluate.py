@@ -5,7 +5,8 @@
 
 Loads the default version of every sentiment model serving.yaml lists, in process (an offline tool, not
 the serving path), and measures it on the test split of each domain (``split(load_domain(d), seed)``):
-accuracy with its 95 % Wilson interval and expected calibration error (ECE, 10 bins). Then:
+accuracy with its 95 % Wilson interval, the paired comparison with VADER on the same texts (exact McNemar
+test), expected calibration error (ECE, 10 bins) and the in-process cost per text. Then:
 
 - prints the table and writes it to ``results/evaluation/`` (JSON and Markdown);
 - writes each model's numbers into its metadata (``evaluation``), which ``GET /models`` and the page's
@@ -22,12 +23,15 @@ import json
 import logging
 import platform
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bundle.settings import load_settings
-from tasks.sentiment.pipelines import load_pipeline
+from tasks.sentiment.pipelines import LABELS, load_pipeline
 from train import evaluation
 from train.common import DEFAULT_SEED, library_versions
 
@@ -54,23 +58,48 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def mcnemar_p(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Exact McNemar test on paired right/wrong answers: how surprising the discordant split is if both
+    models were equally accurate on these texts."""
+    from scipy.stats import binomtest
+
+    only_ours, only_theirs = int(np.sum(ours & ~theirs)), int(np.sum(~ours & theirs))
+    if only_ours + only_theirs == 0:
+        return 1.0
+    return float(binomtest(only_ours, only_ours + only_theirs, 0.5).pvalue)
+
+
 def markdown(report: dict[str, Any]) -> str:
     domains = list(evaluation.DOMAINS)
     lines = [
-        f"Test split of each domain (seed {report['seed']}), accuracy [95 % Wilson interval] and ECE; "
-        f"`make evaluate`, {report['date']}.",
+        f"Test split of each domain (seed {report['seed']}): accuracy [95 % Wilson interval]; "
+        f"▲/▼: better/worse than VADER on the same texts, with the exact McNemar p-value; cost per text in "
+        f"process on {report['machine']['cpu']}. `make evaluate`, {report['date']}.",
         "",
-        "| model | store version | " + " | ".join(domains) + " |",
-        "|---|---|" + "---:|" * len(domains),
+        "| model | " + " | ".join(domains) + " | ms / text |",
+        "|---|" + "---:|" * (len(domains) + 1),
     ]
     for family, row in report["models"].items():
         cells = []
         for d in domains:
             m = row["domains"][d]
-            best = " **≥ VADER**" if row.get("vs_baseline", {}).get(d, -1) >= 0 and family != BASELINE else ""
-            cells.append(f"{m['accuracy']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}] ECE {m['ece']:.3f}{best}")
+            cell = f"{m['accuracy']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]"
+            versus = row.get("vs_baseline", {}).get(d)
+            if versus is not None:
+                cell += f" {'▲' if versus['difference'] >= 0 else '▼'} p={versus['mcnemar_p']:.2g}"
+            cells.append(cell)
         default = " (default)" if family == report["default_model"] else ""
-        lines.append(f"| {family}{default} | `{row['tag']}` | " + " | ".join(cells) + " |")
+        lines.append(f"| {family}{default} | " + " | ".join(cells) + f" | {row['ms_per_text']:.2f} |")
+    lines += [
+        "",
+        "Calibration: expected calibration error (10 bins) of the probability the API returns.",
+        "",
+        "| model | " + " | ".join(domains) + " |",
+        "|---|" + "---:|" * len(domains),
+    ]
+    for family, row in report["models"].items():
+        lines.append(f"| {family} | " + " | ".join(f"{row['domains'][d]['ece']:.3f}" for d in domains) + " |")
+    lines += ["", "Models: " + ", ".join(f"{f} `{row['tag']}`" for f, row in report["models"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -97,19 +126,39 @@ def main(argv: list[str] | None = None) -> int:
         "models": {},
     }
     refused = []
+    correct: dict[str, dict[str, np.ndarray]] = {}  # per model and domain: was each test text right?
     for family in families:
         deployment = settings.models[family]
         model = bentoml.models.get(f"{deployment.store_name}:{deployment.versions[0]}")
         pipeline = load_pipeline(model.info.labels["pipeline"], model.path, device="cpu")
         logger.info("measuring %s (%s)", family, model.tag)
-        by_domain = evaluation.evaluate_domains(pipeline, splits)
+        by_domain, right, seconds = {}, {}, 0.0
+        for domain, split in splits.items():
+            texts, labels = [e.text for e in split.test], [e.label for e in split.test]
+            started = time.perf_counter()
+            proba = pipeline.predict_proba(texts)
+            seconds += time.perf_counter() - started
+            by_domain[domain] = evaluation.measure(proba, labels)
+            right[domain] = proba.argmax(axis=1) == np.array([LABELS.index(label) for label in labels])
+        correct[family] = right
         claims = claims_of(model.info.metadata)
         failures = evaluation.claim_failures(by_domain, claims)
-        row: dict[str, Any] = {"tag": str(model.tag), "domains": by_domain, "claims": claims, "gate_failures": failures}
-        baseline = report["models"].get(BASELINE)
-        if baseline:
+        n_texts = sum(len(s.test) for s in splits.values())
+        row: dict[str, Any] = {
+            "tag": str(model.tag),
+            "domains": by_domain,
+            "ms_per_text": round(1000 * seconds / max(1, n_texts), 3),
+            "claims": claims,
+            "gate_failures": failures,
+        }
+        if family != BASELINE and BASELINE in report["models"]:
+            baseline = report["models"][BASELINE]
             row["vs_baseline"] = {
-                d: round(by_domain[d]["accuracy"] - baseline["domains"][d]["accuracy"], 4) for d in by_domain
+                d: {
+                    "difference": round(by_domain[d]["accuracy"] - baseline["domains"][d]["accuracy"], 4),
+                    "mcnemar_p": round(mcnemar_p(right[d], correct[BASELINE][d]), 6),
+                }
+                for d in by_domain
             }
         report["models"][family] = row
         refused += [f"{family} ({model.tag}): {f}" for f in failures]

@@ -96,6 +96,7 @@ def test_make_evaluate_writes_every_model_and_refuses_a_failed_claim(tiny_models
     stored = bentoml.models.get(tiny_models["stacked"]).info.metadata["evaluation"]
     assert stored["domains"] == report["models"]["stacked"]["domains"]
     assert "| stacked (default) |" in (out / "evaluation.md").read_text()
+    assert 0 <= report["models"]["stacked"]["vs_baseline"]["tweets"]["mcnemar_p"] <= 1
 
     # a model that claims more than it measures is refused, by name and domain
     model = bentoml.models.get(tiny_models["logreg"])
@@ -137,3 +138,14 @@ def test_trained_models_are_stored_with_their_temperature(tiny_models):
     loaded = load_pipeline("tfidf_logreg", model.path)
     assert loaded.params()["calibration"]["temperature"] == meta["calibration"]["temperature"]
     assert bentoml.models.get(tiny_models["vader"]).info.metadata["calibration"] == {}  # VADER fits its own
+
+
+def test_mcnemar_counts_only_the_texts_where_the_models_disagree():
+    from lifecycle.evaluate import mcnemar_p
+
+    same = np.array([True, False, True, True])
+    assert mcnemar_p(same, same) == 1.0
+    ours = np.array([True] * 40 + [True] * 20)
+    theirs = np.array([True] * 40 + [False] * 20)  # 20 discordant texts, all ours
+    assert mcnemar_p(ours, theirs) < 1e-5
+    assert mcnemar_p(theirs, ours) == mcnemar_p(ours, theirs)
