@@ -86,7 +86,8 @@ def markdown(report: dict[str, Any]) -> str:
             cell = f"{m['accuracy']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]"
             versus = row.get("vs_baseline", {}).get(d)
             if versus is not None:
-                cell += f" {'▲' if versus['difference'] >= 0 else '▼'} p={versus['mcnemar_p']:.2g}"
+                p = versus["mcnemar_p"]
+                cell += f" {'▲' if versus['difference'] >= 0 else '▼'} " + ("p<0.0001" if p < 1e-4 else f"p={p:.2g}")
             cells.append(cell)
         default = " (default)" if family == report["default_model"] else ""
         lines.append(f"| {family}{default} | " + " | ".join(cells) + f" | {row['ms_per_text']:.2f} |")

@@ -358,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="folder with the VADER files")
     parser.add_argument("--allow-below-gate", action="store_true", help="save even below a claimed domain's gate")
     parser.add_argument("--leave-one-domain-out", action="store_true", help="report the recipe's generalisation")
-    parser.add_argument("--output", type=Path, default=Path("results/leave_one_domain_out.json"))
+    parser.add_argument("--output", type=Path, default=Path("results/evaluation/leave_one_domain_out.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
