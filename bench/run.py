@@ -213,8 +213,8 @@ def reference_probabilities(model_path: str, texts: list[str]) -> list[float]:
     code = (
         "import json, sys\n"
         "from bundle.text import normalize_text\n"
-        "from tasks.sentiment.pipelines.transformer import TransformerPipeline\n"
-        "p = TransformerPipeline.load(sys.argv[1], device='cpu')\n"
+        "from tasks.sentiment.pipelines import load_pipeline\n"
+        "p = load_pipeline('transformer', sys.argv[1], device='cpu')\n"
         "texts = json.loads(sys.argv[2])\n"
         "print(json.dumps([float(r[1]) for r in p.predict_proba([normalize_text(t) for t in texts], batch_size=1)]))"
     )

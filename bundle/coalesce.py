@@ -14,9 +14,11 @@ Because the runner then sees one call at a time, its own dispatcher never sheds 
 is where overload is decided: it holds at most ``max_queued`` items (beyond: :class:`QueueFull`, 429), and
 a request whose predicted wait passes its budget (the smaller of ``max_wait`` and the time left to its
 deadline) is refused at once (:class:`WouldMissDeadline`, 503) instead of waiting to time out. The
-prediction is the queued and in-flight items times the median cost per item of recent calls (the first
-call, which pays for the runner's warm-up, does not count; an idle runner always gets a try, so a stale
-estimate heals). A caller that gave up (cancelled, deadline passed) leaves the queue before a batch is
+prediction is the sum, over the queued and in-flight items, of the median cost per item of recent calls
+*of the same kind* (``key``: the model, since one runner hosts models of very different costs — a
+transformer and a translation model must not price each other's requests). The first call of each
+kind pays for its warm-up and does not count; an idle runner always gets a try, so a stale estimate
+heals. A caller that gave up (cancelled, deadline passed) leaves the queue before a batch is
 built, so its items never reach the model.
 """
 
@@ -26,8 +28,8 @@ import asyncio
 import logging
 import statistics
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -53,7 +55,8 @@ class Coalescer(Generic[Item, Result]):
     """Merge concurrent ``submit(items)`` calls into calls of ``call(all_items)``.
 
     ``call`` must return one result per item, in order. ``max_in_flight=0`` turns merging off: every
-    submission is its own call (and the runner's own dispatcher decides about overload).
+    submission is its own call (and the runner's own dispatcher decides about overload). ``key`` names
+    an item's kind for the cost estimate (one kind when not given).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Coalescer(Generic[Item, Result]):
         max_queued: int = 1_000_000,
         max_wait: float = float("inf"),
         name: str = "runner",
+        key: Callable[[Item], Hashable] = lambda item: None,
     ) -> None:
         if max_batch < 1 or max_in_flight < 0 or max_queued < 1:
             raise ValueError(
@@ -76,28 +80,45 @@ class Coalescer(Generic[Item, Result]):
         self.max_queued = max_queued
         self.max_wait = max_wait
         self.name = name
+        self.key = key
         self._queue: deque[_Waiting[Item, Result]] = deque()
         self.queued_items = 0
         self.in_flight_items = 0
         self._in_flight = 0
-        self.seconds_per_item: float | None = None  # unknown until a call after the first has finished
-        self._calls_timed = 0
-        self._samples: deque[float] = deque(maxlen=_SAMPLES)
+        self._in_flight_kinds: Counter[Hashable] = Counter()  # items of each kind in calls now running
+        self.cost: dict[Hashable, float] = {}  # seconds per item, per kind, once a call after its first ended
+        self._calls_of: Counter[Hashable] = Counter()
+        self._samples: dict[Hashable, deque[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until each call finishes
 
-    def predicted_wait(self, extra_items: int = 0) -> float:
-        """Seconds until ``extra_items`` more would be answered, from the recent cost per item."""
-        if self.seconds_per_item is None:
+    @property
+    def seconds_per_item(self) -> float | None:
+        """The cost per item when all items are of one kind (the typical one otherwise)."""
+        if not self.cost:
+            return None
+        return statistics.median_low(self.cost.values())
+
+    def _cost(self, kinds: Counter[Hashable]) -> float:
+        """Seconds for these items: each kind at its own recent cost, an unknown kind at the typical one."""
+        typical = self.seconds_per_item or 0.0
+        return sum(n * self.cost.get(kind, typical) for kind, n in kinds.items())
+
+    def predicted_wait(self, extra: Sequence[Item] = ()) -> float:
+        """Seconds until ``extra`` would be answered: the work queued and in flight ahead of it, and its own."""
+        if not self.cost:
             return 0.0
-        return (self.queued_items + self.in_flight_items + extra_items) * self.seconds_per_item
+        ahead = Counter(self.key(item) for w in self._queue if w.queued for item in w.items)
+        ahead.update(self._in_flight_kinds)
+        ahead.update(self.key(item) for item in extra)
+        return self._cost(ahead)
 
     async def submit(self, items: list[Item], deadline: float | None = None) -> Sequence[Result]:
         if self.max_in_flight == 0:
-            self.in_flight_items += len(items)
+            self._flying(items, +1)
             try:
                 return await self._timed(items)
             finally:
-                self.in_flight_items -= len(items)
+                self._flying(items, -1)
         n = len(items)
         if self.queued_items + n > self.max_queued:
             raise QueueFull(
@@ -106,7 +127,7 @@ class Coalescer(Generic[Item, Result]):
                 retry_after=self.predicted_wait(),
             )
         budget = self.max_wait if deadline is None else min(self.max_wait, deadline - time.monotonic())
-        expected = self.predicted_wait(n)
+        expected = self.predicted_wait(items)
         idle = self.queued_items == 0 and self.in_flight_items == 0  # an idle runner always gets a try,
         if expected > budget and not idle:  # so a stale estimate is corrected by the next call
             raise WouldMissDeadline(
@@ -156,23 +177,37 @@ class Coalescer(Generic[Item, Result]):
             if not batch:
                 continue
             self._in_flight += 1
-            self.in_flight_items += sum(len(waiting.items) for waiting in batch)
+            self._flying([item for waiting in batch for item in waiting.items], +1)
             task = asyncio.create_task(self._send(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _timed(self, flat: list[Item]) -> Sequence[Result]:
+        kinds = Counter(self.key(item) for item in flat)
         started = time.monotonic()
         results = await self.call(flat)
         if len(results) != len(flat):
             raise RuntimeError(f"the runner answered {len(results)} results for {len(flat)} inputs")
-        self._calls_timed += 1
-        if flat and self._calls_timed > 1:  # the first call pays for the runner's warm-up: not a cost estimate
-            self._samples.append((time.monotonic() - started) / len(flat))
+        self._learn(kinds, time.monotonic() - started)
+        return results
+
+    def _learn(self, kinds: Counter[Hashable], seconds: float) -> None:
+        """Update each kind's cost from one call. A call of several kinds is shared out in proportion to
+        what each kind was expected to cost (evenly per item while a kind is still unknown)."""
+        known = all(kind in self.cost for kind in kinds)
+        expected = self._cost(kinds) if known else 0.0
+        for kind, n in kinds.items():
+            self._calls_of[kind] += 1
+            if self._calls_of[kind] == 1:  # its first call pays for warm-up: not a cost estimate
+                continue
+            share = (
+                seconds * (n * self.cost[kind] / expected) if known and expected > 0 else seconds * n / kinds.total()
+            )
+            samples = self._samples.setdefault(kind, deque(maxlen=_SAMPLES))
+            samples.append(share / n)
             # the median of recent calls: one call that hung (a runner paused, then resumed) must not
             # make every later request look hopeless
-            self.seconds_per_item = statistics.median_low(self._samples)
-        return results
+            self.cost[kind] = statistics.median_low(samples)
 
     async def _send(self, batch: list[_Waiting[Item, Result]]) -> None:
         flat = [item for waiting in batch for item in waiting.items]
@@ -194,5 +229,12 @@ class Coalescer(Generic[Item, Result]):
                 start += len(waiting.items)
         finally:
             self._in_flight -= 1
-            self.in_flight_items -= len(flat)
+            self._flying(flat, -1)
             self._send_what_fits()
+
+    def _flying(self, items: Sequence[Item], sign: int) -> None:
+        """Count items into (+1) or out of (-1) the calls in flight."""
+        self.in_flight_items += sign * len(items)
+        for item in items:
+            self._in_flight_kinds[self.key(item)] += sign
+        self._in_flight_kinds = +self._in_flight_kinds  # forget kinds at zero

@@ -75,6 +75,7 @@ class RunnerPool:
                 max_queued=k.max_queued_texts,
                 max_wait=k.max_latency_ms / 1000,
                 name=name,
+                key=lambda item: item.model_tag,  # each model's own cost per input
             )
 
     def _call(self, runner: str) -> Callable[[list[ModelInput]], Awaitable[list[Any]]]:

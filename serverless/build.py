@@ -33,6 +33,7 @@ DEPENDENCIES = [  # the function's own pins: the serving stack without BentoML, 
     "scikit-learn==1.9.1",
     "joblib>=1.4,<2",
     "nltk==3.10.4",
+    "vaderSentiment==3.3.2",
 ]
 CODE = [
     "serverless/__init__.py",

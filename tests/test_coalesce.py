@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections import Counter
 
 import pytest
 
@@ -201,7 +202,7 @@ def test_an_idle_runner_always_gets_a_try_so_a_bad_estimate_heals():
     async def main():
         runner = FakeRunner(delay=0.01)
         coalescer = Coalescer(runner, max_batch=8, max_in_flight=1, max_wait=0.5)
-        coalescer.seconds_per_item = 10.0  # as if a slow call had taught it 10 s per item
+        coalescer.cost = {None: 10.0}  # as if a slow call had taught it 10 s per item
         assert await coalescer.submit([1]) == [2]  # idle: admitted despite the estimate
         await coalescer.submit([2])
         assert coalescer.seconds_per_item < 10.0
@@ -219,5 +220,45 @@ def test_one_hung_call_does_not_move_the_estimate():
         runner.delay = 0.5  # the runner was paused during this call
         await coalescer.submit([9])
         assert coalescer.seconds_per_item == before
+
+    run(main())
+
+
+def test_each_kind_of_item_is_priced_at_its_own_cost():
+    """One runner, two models: a slow one must not make the fast one's requests look hopeless."""
+
+    class TwoSpeeds(FakeRunner):
+        async def __call__(self, items):
+            self.calls.append(list(items))
+            await asyncio.sleep(sum(0.05 if x < 0 else 0.001 for x in items))
+            return [x * 2 for x in items]
+
+    async def main():
+        runner = TwoSpeeds()
+        coalescer = Coalescer(runner, max_batch=64, max_in_flight=1, max_wait=0.2, key=lambda x: x < 0)
+        for items in ([-1], [-2], [1], [2]):  # each kind: a warm-up call, then one that teaches its cost
+            await coalescer.submit(items)
+        assert coalescer.cost[True] == pytest.approx(0.05, rel=0.5)
+        assert coalescer.cost[False] == pytest.approx(0.001, abs=0.005)
+        # a slow call in flight, then 60 fast inputs: ~50 ms + 60 ms of work, within the 200 ms budget
+        slow = asyncio.create_task(coalescer.submit([-3]))
+        await asyncio.sleep(0)
+        fast = [asyncio.create_task(coalescer.submit([i])) for i in range(10, 70)]
+        await asyncio.sleep(0)
+        # ... but four more slow inputs would not be (200 ms of their own)
+        with pytest.raises(WouldMissDeadline):
+            await coalescer.submit([-4, -5, -6, -7])
+        assert len(await asyncio.gather(slow, *fast)) == 61
+
+    run(main())
+
+
+def test_a_mixed_call_is_shared_out_by_expected_cost():
+    async def main():
+        coalescer = Coalescer(FakeRunner(), max_batch=8, max_in_flight=1, key=lambda x: x < 0)
+        coalescer.cost = {True: 0.09, False: 0.01}
+        coalescer._calls_of.update({True: 1, False: 1})  # past their warm-up calls
+        coalescer._learn(Counter({True: 1, False: 1}), 0.2)  # twice as slow as expected, for both
+        assert coalescer.cost == {True: pytest.approx(0.18), False: pytest.approx(0.02)}
 
     run(main())

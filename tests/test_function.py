@@ -76,7 +76,7 @@ def unpacked(tiny_models, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("function") / "function.zip"
     report = build(out)
     assert report["unzipped_ok"], report
-    assert set(report["models"]) == {"logreg", "naive_bayes"}
+    assert set(report["models"]) == {"logreg", "naive_bayes", "vader"}
     target = tmp_path_factory.mktemp("task-root")
     with zipfile.ZipFile(out) as zf:
         zf.extractall(target)
@@ -97,6 +97,11 @@ CASES = [
         200,
         lambda a: a["label"] == "positive",
     ),
+    (  # VADER's rules come from its package inside the zip, its lexicon from the model folder
+        event("/sentiment", {"text": "I hate mondays :(", "model": "vader"}),
+        200,
+        lambda a: a["label"] == "negative" and a["family"] == "vader",
+    ),
     (
         event("/sentiment", {"text": "a tedious, badly written disaster"}, base64_body=True),
         200,
@@ -116,7 +121,7 @@ CASES = [
     (
         event("/sentiment", {"text": "ok", "model": "gpt"}),
         404,
-        lambda a: "unknown model 'gpt'; available models: logreg, naive_bayes" in a["error"],
+        lambda a: "unknown model 'gpt'; available models: logreg, naive_bayes, vader" in a["error"],
     ),
     (event("/sentiment/batch", {"texts": ["ok"] * 65}), 400, lambda a: "at most 64 items" in a["error"]),
     (event("/sentiment", {"text": "Um filme", "lang": "pt"}), 400, lambda a: "no translation" in a["error"]),
@@ -246,7 +251,7 @@ def test_the_container_image_serves_events_through_the_runtime_interface_client(
     )
     assert built.returncode == 0, built.stderr[-3000:]
     engine = shutil.which(engine) or engine
-    events = [CASES[0][0], CASES[3][0], CASES[2][0]]
+    events = [CASES[0][0], CASES[4][0], CASES[3][0]]  # 200, 400, 200
     api = RuntimeAPI(events)
     run = subprocess.Popen(
         [

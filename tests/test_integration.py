@@ -41,13 +41,15 @@ def server_without_coalescing(tiny_models, tmp_path_factory):
 def test_client_calls_every_endpoint(server, tiny_models):
     with bentoml.SyncHTTPClient(server) as client:
         one = client.sentiment(text=samples.POSITIVE)
-        assert one["label"] == "positive" and one["model"] == tiny_models["transformer"]
+        assert one["label"] == "positive" and one["model"] == tiny_models["stacked"]
         many = client.sentiment_batch(texts=[t for t, _ in samples.LABELLED], model="naive_bayes")
         assert [p["label"] for p in many["predictions"]] == [label for _, label in samples.LABELLED]
         listing = client.models()
         assert {m["family"] for m in listing["models"]} == {
             "logreg",
             "naive_bayes",
+            "vader",
+            "stacked",
             "transformer",
             "minilm",
             "marian_en_pt",

@@ -43,10 +43,11 @@ class Response(BaseModel):
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     import torch
 
-    from tasks.sentiment.pipelines.transformer import TransformerPipeline
+    from tasks.sentiment.pipelines import load_pipeline
 
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "2")))
-    STATE["pipeline"] = TransformerPipeline.load(os.environ["BENCH_MODEL_PATH"], device="cpu")
+    # the stored model as the service serves it (its temperature applied)
+    STATE["pipeline"] = load_pipeline("transformer", os.environ["BENCH_MODEL_PATH"], device="cpu")
     STATE["tag"] = os.environ.get("BENCH_MODEL_TAG", "sentiment_transformer")
     STATE["pipeline"].predict_proba(["warm up the kernels"], batch_size=1)
     ready_dir = os.environ.get("BENCH_READY_DIR")

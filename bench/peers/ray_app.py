@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
@@ -34,10 +34,10 @@ def build_app(max_batch_size: int, wait_ms: float, max_ongoing: int, threads: in
         def __init__(self, model_path: str, tag: str) -> None:
             import torch
 
-            from tasks.sentiment.pipelines.transformer import TransformerPipeline
+            from tasks.sentiment.pipelines import load_pipeline
 
             torch.set_num_threads(threads)
-            self.pipeline = TransformerPipeline.load(model_path, device="cpu")
+            self.pipeline: Any = cast(Any, load_pipeline("transformer", model_path, device="cpu"))
             self.pipeline.predict_proba(["warm up the kernels"], batch_size=1)
             self.tag = tag
 

@@ -54,8 +54,9 @@ class TemperatureScaled(SentimentPipeline):
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> TemperatureScaled:
         raise TypeError("fit the inner pipeline, then fit_temperature on held-out data")
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return scale(self.inner.predict_proba(texts), self.temperature)
+    def predict_proba(self, texts: Sequence[str], **options: Any) -> np.ndarray:
+        """``options`` go to the inner pipeline (the transformer's ``batch_size``)."""
+        return scale(self.inner.predict_proba(texts, **options), self.temperature)
 
     def params(self) -> dict[str, Any]:
         return {
