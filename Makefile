@@ -50,8 +50,8 @@ train-transformer: install  ## import MiniLM and fine-tune the transformer model
 models: install  ## train only the models serving.yaml needs and the store lacks
 	$(PY) -m train.ensure
 
-serve: models  ## install, train what is missing, serve on http://localhost:$(PORT)
-	$(BIN)/bentoml serve service:BundleService --port $(PORT)
+serve: install  ## install, make the quick models, serve on http://localhost:$(PORT); slow ones join when made
+	$(PY) -m train.ensure --serve --port $(PORT)
 
 test: install  ## run the whole test suite (unit, HTTP, integration, slow)
 	$(BIN)/pytest $(PYTEST_ARGS)

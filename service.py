@@ -50,7 +50,8 @@ class BundleService:
 
     def __init__(self) -> None:
         self.runner_clients: dict[str, object] = {name: getattr(self, f"{name}_runner") for name in RUNNERS_IN_USE}
-        self.pool = RunnerPool(self.runner_clients, SETTINGS.runners)
+        expected = {str(r): {t for d in SETTINGS.models_on(r).values() for t in d.tags()} for r in RUNNERS_IN_USE}
+        self.pool = RunnerPool(self.runner_clients, SETTINGS.runners, expected)
         self.gateways = {name: TaskGateway(task, SETTINGS, self.pool) for name, task in SERVED_TASKS.items()}
         for gateway in self.gateways.values():
             gateway.peers = self.gateways

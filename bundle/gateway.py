@@ -23,13 +23,14 @@ import bentoml
 
 from bundle.coalesce import Coalescer
 from bundle.observability import FALLBACKS, ROUTING, RUNNER_FAILURES, SHADOW, record
-from bundle.overload import Deadline, ModelUnavailable, RequestRefused, WouldMissDeadline
+from bundle.overload import Deadline, ModelPending, ModelUnavailable, RequestRefused, WouldMissDeadline
 from bundle.routing import Decision, Router, ShadowLauncher
 from bundle.runner_contract import LoadedModel, ModelInput
 from bundle.settings import RunnerSettings, ServingSettings, Shadow, TaskSettings
 from bundle.task import Task
 
 logger = logging.getLogger("bentoml.bundle.gateway")
+CATALOG_RETRY_SECONDS = 5.0
 
 # The deadline of the request being answered; set by the API wrapper (bundle/api.py) from the
 # configured default and the client's X-Deadline-Ms header.
@@ -60,9 +61,18 @@ class MemberAnswer:
 class RunnerPool:
     """The entry service's view of its runners: their model catalogs and one coalescer each."""
 
-    def __init__(self, clients: Mapping[str, Any], knobs: Mapping[Any, RunnerSettings]) -> None:
+    def __init__(
+        self,
+        clients: Mapping[str, Any],
+        knobs: Mapping[Any, RunnerSettings],
+        expected: Mapping[str, set[str]] | None = None,
+    ) -> None:
         self.clients = dict(clients)
+        # per runner, the "name:version"s it is configured to serve: a listing that lacks one (a model
+        # still being trained) is asked again every CATALOG_RETRY_SECONDS until it is complete
+        self.expected = {name: set(tags) for name, tags in (expected or {}).items()}
         self._catalogs: dict[str, list[LoadedModel]] = {}
+        self._asked_at: dict[str, float] = {}
         self._catalog_lock = asyncio.Lock()
         self.coalescers: dict[str, Coalescer[ModelInput, Any]] = {}
         for name in clients:
@@ -93,19 +103,32 @@ class RunnerPool:
 
         return call
 
+    def listed_runners(self) -> set[str]:
+        """Runners that have answered a listing."""
+        return set(self._catalogs)
+
+    def _complete(self, name: str) -> bool:
+        listed = {m.requested for m in self._catalogs.get(name, [])}
+        return self.expected.get(name, set()) <= listed
+
     async def catalog(self, timeout: float = 5.0) -> list[LoadedModel]:
-        """What the runners have loaded, asked once per runner and cached (it changes only on restart).
+        """What the runners have loaded, asked once per runner and cached (it changes only on restart,
+        or when a model that was still being trained joins: an incomplete listing is asked again every
+        few seconds).
 
         A runner that does not answer is asked again on the next call; meanwhile its models are
         unavailable (503), and routed traffic falls back to the task's default model.
         """
         async with self._catalog_lock:  # one question per runner at a time, not one per waiting request
             for name, client in self.clients.items():
-                if name in self._catalogs:
+                if name in self._catalogs and (
+                    self._complete(name) or time.monotonic() - self._asked_at[name] < CATALOG_RETRY_SECONDS
+                ):
                     continue
                 try:
                     models = await asyncio.wait_for(client.to_async.models(), timeout)
                     self._catalogs[name] = [LoadedModel.model_validate(m) for m in models]
+                    self._asked_at[name] = time.monotonic()
                 except Exception as exc:
                     logger.warning("runner %s did not list its models: %s: %s", name, type(exc).__name__, exc)
         return [m for models in self._catalogs.values() for m in models]
@@ -186,6 +209,11 @@ class TaskGateway:
         served = [m for m in await self.pool.catalog(timeout=max(self.deadline().left(), 0.001)) if m.family == family]
         if not served:
             runner = self.families[family].runner
+            if runner in self.pool.listed_runners():
+                raise ModelPending(
+                    f"model {family!r} is not loaded yet: its runner ({runner}) is up, the model is not in the "
+                    "store yet (still being trained?); it joins as soon as it is there"
+                )
             raise ModelUnavailable(
                 f"model {family!r} is temporarily unavailable: its runner ({runner}) is not answering"
             )
@@ -240,20 +268,29 @@ class TaskGateway:
         self, inputs: Sequence[Any], decision: Decision, exc: RequestRefused
     ) -> tuple[list[Any], LoadedModel, Decision] | None:
         """The routed arm failed or missed its deadline: the default model answers, with a deadline of
-        its own, if it is another model. ``None`` when there is nothing to fall back to."""
-        if decision.family == self.default_model and decision.version is None:
+        its own, if it is another model. A model not loaded yet (being trained) is passed over for the
+        task's next model in serving.yaml's order. ``None`` when there is nothing to fall back to."""
+        routed_default = decision.family == self.default_model and decision.version is None
+        if routed_default and not isinstance(exc, ModelPending):
             return None
         reason = "deadline" if isinstance(exc, WouldMissDeadline) or "did not answer within" in exc.message else "error"
-        logger.warning("arm %s of %s failed (%s); the default model answers", decision.arm, self.task.name, exc)
+        reason = "pending" if isinstance(exc, ModelPending) else reason
+        logger.warning("arm %s of %s could not answer (%s); falling back", decision.arm, self.task.name, exc)
         FALLBACKS.labels(task=self.task.name, arm=decision.arm, reason=reason).inc()
-        fresh = Deadline(self.settings.limits.deadline_ms / 1000)
-        token = CURRENT_DEADLINE.set(fresh)
-        try:
-            default = await self.choose(self.default_model, None)
-            outputs = await self.pool.predict(default, inputs, fresh)
-        finally:
-            CURRENT_DEADLINE.reset(token)
-        return outputs, default, Decision(decision.policy, f"fallback:{default.family}", default.family, None)
+        others = [f for f in self.families if f not in (self.default_model, decision.family)]
+        candidates = ([] if routed_default else [self.default_model]) + others
+        for family in candidates:
+            fresh = Deadline(self.settings.limits.deadline_ms / 1000)
+            token = CURRENT_DEADLINE.set(fresh)
+            try:
+                chosen = await self.choose(family, None)
+                outputs = await self.pool.predict(chosen, inputs, fresh)
+            except ModelPending:
+                continue  # being trained too: the next one
+            finally:
+                CURRENT_DEADLINE.reset(token)
+            return outputs, chosen, Decision(decision.policy, f"fallback:{chosen.family}", chosen.family, None)
+        return None
 
     async def ensemble(self, inputs: Sequence[Any]) -> tuple[list[Any], list[MemberAnswer]]:
         """An inference graph: every member of the task's ensemble answers concurrently; the task

@@ -50,6 +50,13 @@ class ModelUnavailable(RequestRefused):
         super().__init__(503, message, retry_after)
 
 
+class ModelPending(ModelUnavailable):
+    """The model's runner is up but the model is not in the store yet (``make serve`` is training it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=30.0)
+
+
 class Deadline:
     """When a request must be answered by (``time.monotonic()`` seconds)."""
 

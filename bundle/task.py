@@ -8,7 +8,8 @@ A task (sentiment, embedding, ...) declares in one class, in its own folder unde
 - ``load_model``: how a stored model of each kind becomes a :class:`Predictor` (``predict`` takes a
   batch of inputs and returns one output per input; runners call it, nothing else loads a model);
 - ``store_models``: the module that creates each Bento store name (a trainer or an importer), which
-  ``make serve`` runs when serving.yaml asks for a model the store lacks;
+  ``make serve`` runs when serving.yaml asks for a model the store lacks (``slow_store_models``: the ones
+  that take minutes, made in the background while the service already answers with the others);
 - how its answers are described in prediction records and compared with a shadow's.
 
 Everything generic — runners, versions, routing (A/B, canary, shadows, fallback), coalescing, deadlines,
@@ -58,6 +59,8 @@ class Task(abc.ABC):
     name: ClassVar[str]
     # store name -> ``python -m`` module that creates it (trainer or importer)
     store_models: ClassVar[dict[str, str]]
+    # those that take minutes to make: ``make serve`` starts serving without them and they join when made
+    slow_store_models: ClassVar[frozenset[str]] = frozenset()
 
     @property
     @abc.abstractmethod

@@ -5,11 +5,16 @@ A model's task (serving.yaml ``models.<name>.task``) says which :class:`bundle.t
 stored model's ``pipeline`` label says which kind. ``predict`` groups a batch by model, sorts each
 group by the task's input cost, and runs forward passes of at most ``forward_batch_size`` inputs, so a
 long input pads only its neighbours in length.
+
+A model declared pending (not in the store yet, while ``make serve`` trains it in the background) is
+loaded by a watcher thread as soon as it appears; the entry service sees it in the next listing.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -21,6 +26,7 @@ from bundle.task import Predictor, Task
 from runners import batch_metrics, model_refs
 
 logger = logging.getLogger("bentoml.bundle.runner")
+PENDING_POLL_SECONDS = 5.0
 
 
 def pick_device(profile: str) -> str:
@@ -40,8 +46,6 @@ class ModelHost:
     declared_models: list[model_refs.Declared]
 
     def __init__(self) -> None:
-        from tasks.registry import TASKS
-
         if self.knobs.torch_threads:
             import torch
 
@@ -52,16 +56,38 @@ class ModelHost:
         self.predictors: dict[str, Predictor] = {}
         self.tasks: dict[str, Task] = {}
         self.loaded: list[LoadedModel] = []
+        self.pending = [d for d in self.declared_models if d.pending]
         for declared in self.declared_models:
-            stored = model_refs.resolve(type(self), declared)
-            task = TASKS[declared.task]
-            kind = stored.info.labels.get("pipeline", "")
-            self.predictors[str(stored.tag)] = task.load_model(kind, stored.path, self.device)
-            self.tasks[str(stored.tag)] = task
-            self.loaded.append(model_refs.describe(declared, stored))
-            logger.info(
-                "loaded %s as %s (%s, task %s) on %s", declared.requested, stored.tag, kind, task.name, self.device
-            )
+            if not declared.pending:
+                self._load(declared, model_refs.resolve(type(self), declared))
+        if self.pending:
+            threading.Thread(target=self._watch_pending, name="pending-models", daemon=True).start()
+
+    def _load(self, declared: model_refs.Declared, stored: bentoml.Model) -> None:
+        from tasks.registry import TASKS
+
+        task = TASKS[declared.task]
+        kind = stored.info.labels.get("pipeline", "")
+        predictor = task.load_model(kind, stored.path, self.device)
+        # the predictor first, then the listing: the entry routes to a model only once it is listed
+        self.predictors[str(stored.tag)] = predictor
+        self.tasks[str(stored.tag)] = task
+        self.loaded.append(model_refs.describe(declared, stored))
+        logger.info("loaded %s as %s (%s, task %s) on %s", declared.requested, stored.tag, kind, task.name, self.device)
+
+    def _watch_pending(self) -> None:
+        """Load each pending model as soon as it is in the store (it is being trained meanwhile)."""
+        while self.pending:
+            time.sleep(PENDING_POLL_SECONDS)
+            for declared in list(self.pending):
+                if not model_refs.in_store(declared.requested):
+                    continue
+                try:
+                    self._load(declared, bentoml.models.get(declared.requested))
+                except Exception:  # a half-written or broken model: say so, keep serving the rest
+                    logger.exception("could not load %s; it stays pending", declared.requested)
+                    continue
+                self.pending.remove(declared)
 
     def run_batch(self, items: list[ModelInput]) -> list[Any]:
         """One output per item, in input order; items of one model go through it together."""

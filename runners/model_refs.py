@@ -3,6 +3,10 @@
 BentoML packages into a Bento exactly the models a service declares as ``BentoModel`` class attributes,
 so each configured version becomes one attribute. Declaring resolves nothing; loading happens in the
 runner's ``__init__``, where a missing model stops start-up with a message that says how to train it.
+
+Except while models are being made: with ``BUNDLE_MODELS_PENDING=1`` (``make serve`` sets it while it
+trains the slow models in the background) a missing ``latest`` model is declared *pending* instead: the
+runner starts without it and loads it when it appears in the store (runners/host.py).
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ class Declared:
     runner: str
     requested: str  # "name:version" as configured
     default: bool
+    pending: bool = False  # not in the store yet; the runner loads it when it appears
+
+
+PENDING_ENV = "BUNDLE_MODELS_PENDING"
+
+
+def pending_allowed() -> bool:
+    return os.environ.get(PENDING_ENV, "").lower() in ("1", "true", "yes")
 
 
 def with_models(families: dict[str, ModelDeployment]) -> Callable[[type[T]], type[T]]:
@@ -53,10 +65,19 @@ def with_models(families: dict[str, ModelDeployment]) -> Callable[[type[T]], typ
         for family, deployment in families.items():
             for i, tag in enumerate(deployment.tags()):
                 attribute = "model__" + re.sub(r"\W", "_", f"{family}__{tag}")
-                setattr(cls, attribute, bentoml.models.BentoModel(tag))
-                declared.append(Declared(attribute, family, deployment.task, deployment.runner, tag, default=(i == 0)))
+                pending = pending_allowed() and tag.endswith(":latest") and not in_store(tag)
+                if pending:
+                    logger.warning("%s (model %r) is not in the store yet: it joins when it is made", tag, family)
+                else:
+                    setattr(cls, attribute, bentoml.models.BentoModel(tag))
+                declared.append(
+                    Declared(
+                        attribute, family, deployment.task, deployment.runner, tag, default=(i == 0), pending=pending
+                    )
+                )
         for d in declared:
-            resolve(cls, d)
+            if not d.pending:
+                resolve(cls, d)
         cls.declared_models = declared  # type: ignore[attr-defined]
         return cls
 
@@ -75,6 +96,14 @@ def resolve(cls: type, declared: Declared) -> bentoml.Model:
             f"at {_store_dir()}. Train it with: {how}; or change its version in serving.yaml."
         )
     return stored
+
+
+def in_store(tag: str) -> bool:
+    try:
+        bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        return False
+    return True
 
 
 def _create_command(store_name: str) -> str:

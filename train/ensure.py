@@ -1,7 +1,13 @@
 """Train the models serving.yaml asks for that the Bento store does not have yet.
 
-    python -m train.ensure            # train what is missing, then exit
-    python -m train.ensure --check    # only report; exit 1 if something is missing
+    python -m train.ensure                      # train what is missing, then exit
+    python -m train.ensure --check              # only report; exit 1 if something is missing
+    python -m train.ensure --serve --port 3000  # make serve: the quick ones, then serve at once while
+                                                # the slow ones (tasks' slow_store_models) are made in
+                                                # the background; they join the running service
+
+While a slow model is missing, requests routed to it are answered by the task's next model (the answer
+says ``arm: fallback:<model>``) and a request that names it gets 503 with ``Retry-After``.
 
 Exact versions cannot be re-created (a version is minted at save time), so a missing exact version is an
 error that says so; a missing ``latest`` is trained.
@@ -11,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 
 import bentoml
 
 from bundle.settings import load_settings
+from runners.model_refs import PENDING_ENV
 from tasks.registry import TASKS
 
 logger = logging.getLogger("train.ensure")
@@ -43,19 +51,32 @@ def creator_of(store_name: str) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="report only; exit 1 if a model is missing")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    missing = missing_models()
-    if not missing:
-        logger.info("all configured models are in the Bento store")
-        return 0
-    if args.check:
-        for name, version in missing:
-            logger.error("missing: %s:%s", name, version)
-        return 1
+def is_slow(store_name: str) -> bool:
+    return any(store_name in task.slow_store_models for task in TASKS.values())
+
+
+def serve(port: int) -> int:
+    """Make the quick models, then serve; make the slow ones meanwhile in a background process."""
+    slow = [(name, version) for name, version in missing_models() if version == "latest" and is_slow(name)]
+    made = make([m for m in missing_models() if m not in slow])
+    if made:
+        return made
+    env = dict(os.environ)
+    trainer = None
+    if slow:
+        names = ", ".join(name for name, _ in slow)
+        logger.info("serving now; %s will join when made (a few minutes; progress below)", names)
+        trainer = subprocess.Popen([sys.executable, "-m", "train.ensure"])
+        env[PENDING_ENV] = "1"
+    command = [sys.executable, "-m", "bentoml", "serve", "service:BundleService", "--port", str(port)]
+    try:
+        return subprocess.run(command, env=env, check=False).returncode
+    finally:
+        if trainer is not None and trainer.poll() is None:
+            trainer.terminate()
+
+
+def make(missing: list[tuple[str, str]]) -> int:
     for name, version in missing:
         if version != "latest":
             logger.error("%s:%s is configured in serving.yaml but not in the store; fix its version", name, version)
@@ -74,6 +95,26 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("making %s (python -m %s)", name, module)
         subprocess.run([sys.executable, "-m", module], check=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="report only; exit 1 if a model is missing")
+    parser.add_argument("--serve", action="store_true", help="serve once the quick models are made")
+    parser.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.serve:
+        return serve(args.port)
+    missing = missing_models()
+    if not missing:
+        logger.info("all configured models are in the Bento store")
+        return 0
+    if args.check:
+        for name, version in missing:
+            logger.error("missing: %s:%s", name, version)
+        return 1
+    return make(missing)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,8 @@ class SentimentTask(Task):
         "sentiment_vader": "train.import_vader",
         "sentiment_stacked": "train.stacked",
     }
+    # minutes of fine-tuning; until they are made, requests fall back to the next model of the task
+    slow_store_models = frozenset({"sentiment_transformer", "sentiment_stacked"})
 
     @property
     def endpoints(self) -> list[Endpoint]:

@@ -239,8 +239,15 @@ class TransformerPipeline(SentimentPipeline):
                     step += 1
                     running = 0.9 * running + 0.1 * loss.item() if step > 1 else loss.item()
                     if step % 50 == 0 or step == total:
+                        elapsed = time.perf_counter() - started
                         logger.info(
-                            "step %d/%d loss %.4f (%.0f s)", step, total, running, time.perf_counter() - started
+                            "step %d/%d (%.0f%%) loss %.4f, %.0f s so far, about %.0f s to go",
+                            step,
+                            total,
+                            100 * step / total,
+                            running,
+                            elapsed,
+                            elapsed / step * (total - step),
                         )
         finally:
             model.eval()
