@@ -181,6 +181,7 @@ class TaskGateway:
         self.settings = settings
         self.conf: TaskSettings = settings.tasks[task.name]
         self.families = settings.models_of(task.name)
+        self._said_pending: set[str] = set()
         self.pool = pool
         self.peers: dict[str, TaskGateway] = {}  # every task's gateway, for graphs across tasks
         routing = self.conf.routing
@@ -274,8 +275,13 @@ class TaskGateway:
         if routed_default and not isinstance(exc, ModelPending):
             return None
         reason = "deadline" if isinstance(exc, WouldMissDeadline) or "did not answer within" in exc.message else "error"
-        reason = "pending" if isinstance(exc, ModelPending) else reason
-        logger.warning("arm %s of %s could not answer (%s); falling back", decision.arm, self.task.name, exc)
+        if isinstance(exc, ModelPending):
+            reason = "pending"
+            if decision.family not in self._said_pending:  # once, not on every request while it trains
+                self._said_pending.add(decision.family)
+                logger.warning("%s; the task's next model answers meanwhile", exc.message)
+        else:
+            logger.warning("arm %s of %s could not answer (%s); falling back", decision.arm, self.task.name, exc)
         FALLBACKS.labels(task=self.task.name, arm=decision.arm, reason=reason).inc()
         others = [f for f in self.families if f not in (self.default_model, decision.family)]
         candidates = ([] if routed_default else [self.default_model]) + others

@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# Set by ``make serve`` while it trains slow models in the background: runners start without a missing
+# ``latest`` model and load it when it is saved (runners/host.py); without it a missing model stops start-up.
+PENDING_ENV = "BUNDLE_MODELS_PENDING"
+
 
 class ModelInput(BaseModel):
     """One input for one model. A batch may mix models, even tasks; the runner groups by ``model_tag``."""

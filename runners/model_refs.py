@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import bentoml
 
-from bundle.runner_contract import LoadedModel
+from bundle.runner_contract import PENDING_ENV, LoadedModel
 from bundle.settings import ModelDeployment
 
 logger = logging.getLogger(__name__)
@@ -40,9 +40,6 @@ class Declared:
     requested: str  # "name:version" as configured
     default: bool
     pending: bool = False  # not in the store yet; the runner loads it when it appears
-
-
-PENDING_ENV = "BUNDLE_MODELS_PENDING"
 
 
 def pending_allowed() -> bool:

@@ -23,8 +23,8 @@ import sys
 
 import bentoml
 
+from bundle.runner_contract import PENDING_ENV
 from bundle.settings import load_settings
-from runners.model_refs import PENDING_ENV
 from tasks.registry import TASKS
 
 logger = logging.getLogger("train.ensure")
