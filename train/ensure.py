@@ -20,6 +20,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 
 import bentoml
 
@@ -67,6 +68,7 @@ def serve(port: int) -> int:
         names = ", ".join(name for name, _ in slow)
         logger.info("serving now; %s will join when made (a few minutes; progress below)", names)
         trainer = subprocess.Popen([sys.executable, "-m", "train.ensure"])
+        threading.Thread(target=report_when_done, args=(trainer, names), daemon=True).start()
         env[PENDING_ENV] = "1"
     command = [sys.executable, "-m", "bentoml", "serve", "service:BundleService", "--port", str(port)]
     try:
@@ -74,6 +76,21 @@ def serve(port: int) -> int:
     finally:
         if trainer is not None and trainer.poll() is None:
             trainer.terminate()
+
+
+def report_when_done(trainer: subprocess.Popen[bytes], names: str) -> None:
+    """Say how the background training ended: the running service either picks the models up or keeps
+    falling back, and the user should know which."""
+    code = trainer.wait()
+    if code == 0:
+        logger.info("made %s; the running service loads them within seconds", names)
+    elif code > 0:  # a negative code is our own terminate() at shutdown
+        logger.error(
+            "making %s failed (exit %d, the reason is above); requests keep falling back to the task's "
+            "next model; run `make models` to retry",
+            names,
+            code,
+        )
 
 
 def make(missing: list[tuple[str, str]]) -> int:
