@@ -149,3 +149,14 @@ def test_mcnemar_counts_only_the_texts_where_the_models_disagree():
     theirs = np.array([True] * 40 + [False] * 20)  # 20 discordant texts, all ours
     assert mcnemar_p(ours, theirs) < 1e-5
     assert mcnemar_p(theirs, ours) == mcnemar_p(ours, theirs)
+
+
+def test_leave_one_domain_out_reports_each_held_out_domain_beside_vader(tiny_models, tiny_data_dir):
+    from lifecycle.leave_one_domain_out import leave_one_domain_out
+
+    report = leave_one_domain_out(42, tiny_data_dir)
+    assert report["stack"] == tiny_models["stacked"]
+    assert set(report["table"]) == set(evaluation.DOMAINS)
+    for row in report["table"].values():
+        assert set(row) == {"stack (trained without this domain)", "vader"}
+        assert all(0 <= m["accuracy"] <= 1 and m["n"] > 0 for m in row.values())

@@ -1,7 +1,7 @@
 """Fit the gated stack (``tasks/sentiment/pipelines/stacked.py``) and save it as ``sentiment_stacked``.
 
-    python -m train.stacked                         # fit on all four domains, gate, save
-    python -m train.stacked --leave-one-domain-out  # the recipe's generalisation report (saves nothing)
+    python -m train.stacked     # fit on all four domains, gate, save
+    (python -m lifecycle.leave_one_domain_out: the recipe's generalisation report)
 
 Members come from the store: ``sentiment_vader`` and ``sentiment_transformer`` (made first when missing);
 the TF-IDF member, the transformer's all-domains head and the domain gate are fitted here on the
@@ -249,43 +249,6 @@ def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
         print(f"{name:78s}" + "".join(f"{acc[d]:9.4f}" for d in domains))
 
 
-def leave_one_domain_out(seed: int, data_dir: Path | None) -> dict[str, Any]:
-    """Train the recipe (with the stored stack's C and margin) on three domains and test on the fourth."""
-    import bentoml
-
-    stored = bentoml.models.get(f"{STORE_NAME}:latest")  # make it first: python -m train.stacked
-    params: dict[str, Any] = dict(stored.info.metadata["params"])  # type: ignore[arg-type]
-    C, skip_margin = float(params["C"]), float(params["skip_margin"])
-    vader_tag, vader = member("vader")
-    transformer_tag, transformer = member("transformer")
-    embed = EmbeddingCache(transformer)
-    splits = evaluation.domain_splits(seed, data_dir)
-    table: dict[str, Any] = {}
-    for held_out in evaluation.DOMAINS:
-        others = [d for d in evaluation.DOMAINS if d != held_out]
-        pipeline, _ = fit_recipe(splits, others, vader, transformer, embed, seed, C=C, skip_margin=skip_margin)
-        test = splits[held_out].test
-        labels = [e.label for e in test]
-        texts = [e.text for e in test]
-        table[held_out] = {
-            "stack (trained without this domain)": evaluation.measure(pipeline.predict_proba(texts, embed), labels),
-            "vader": evaluation.measure(vader.predict_proba(texts), labels),
-        }
-    note = (
-        "the transformer member is the movie-trained one in every row, so the movie row is not a clean hold-out: "
-        "the transformer learned the movie snippets' training split (never their test split)"
-    )
-    return {
-        "seed": seed,
-        "stack": str(stored.tag),
-        "C": C,
-        "skip_margin": skip_margin,
-        "members": {"vader": vader_tag, "transformer": transformer_tag},
-        "table": table,
-        "note": note,
-    }
-
-
 def train_and_save(
     seed: int = DEFAULT_SEED,
     data_dir: Path | None = None,
@@ -357,23 +320,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--data-dir", type=Path, default=None, help="folder with the VADER files")
     parser.add_argument("--allow-below-gate", action="store_true", help="save even below a claimed domain's gate")
-    parser.add_argument("--leave-one-domain-out", action="store_true", help="report the recipe's generalisation")
-    parser.add_argument("--output", type=Path, default=Path("results/evaluation/leave_one_domain_out.json"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if args.leave_one_domain_out:
-            report = leave_one_domain_out(args.seed, args.data_dir)
-            print("\nleave one domain out (test split of the held-out domain; accuracy [95% CI])")
-            for domain, row in report["table"].items():
-                cells = "   ".join(
-                    f"{k} {m['accuracy']:.4f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]" for k, m in row.items()
-                )
-                print(f"  {domain:8s} {cells}")
-            print(f"  note: {report['note']}")
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(json.dumps(report, indent=2))
-            return
         print(train_and_save(args.seed, args.data_dir, args.allow_below_gate))
     except (GateError, dataset.DatasetError) as exc:
         raise SystemExit(f"error: {exc}") from None
