@@ -25,6 +25,7 @@ from bundle.errors import HumanErrorsMiddleware, install_log_filter
 from bundle.gateway import RunnerPool, TaskGateway
 from bundle.openapi_docs import OpenAPICompletionMiddleware
 from bundle.settings import load_settings
+from bundle.uploads import UploadGuard, upload_fields
 from runners import PROFILES
 from tasks.registry import TASKS
 
@@ -112,6 +113,12 @@ BundleService.add_asgi_middleware(  # type: ignore[attr-defined]
     HumanErrorsMiddleware, max_in_flight=SETTINGS.limits.max_requests_in_flight
 )
 BundleService.add_asgi_middleware(OpenAPICompletionMiddleware)  # type: ignore[attr-defined]
+# Endpoints that take files (audio): bounded, multipart-only, checked before BentoML reads them.
+BundleService.add_asgi_middleware(  # type: ignore[attr-defined]
+    UploadGuard,
+    routes={e.route: f for t in SERVED_TASKS.values() for e in t.endpoints if (f := upload_fields(e.request))},
+    max_bytes=SETTINGS.limits.max_upload_bytes,
+)
 
 # The Open Inference Protocol (v2) for every served model, generated from the seam (bundle/oip.py).
 BundleService.mount_asgi_app(oip.app, path="/v2", name="open-inference-protocol")  # type: ignore[attr-defined]

@@ -167,6 +167,12 @@ async def infer(request: Request) -> Response:
         token = CURRENT_DEADLINE.set(deadline)
         try:
             gateway, model = await _resolve(request)
+            if not gateway.task.text_inputs:
+                routes = " or ".join(e.route for e in gateway.task.endpoints)
+                raise ProtocolError(
+                    f"model {model.family!r} takes audio files, not BYTES texts; upload them to {routes} "
+                    "as multipart/form-data"
+                )
             texts = _texts(body)
             answer = await gateway.infer(texts, model=model.family, version=request.path_params.get("version"))
             outputs = _tensors(gateway, answer.outputs, body.get("outputs"))

@@ -111,6 +111,12 @@ class Limits(_Strict):
         le=600_000,
         description="default time a request may take; a request header X-Deadline-Ms may ask for less",
     )
+    max_upload_bytes: int = Field(
+        default=25 * 2**20,
+        ge=1024,
+        le=2**31,
+        description="largest request body of an endpoint that takes a file (audio); past it, 413 before reading",
+    )
 
 
 class ModelChoice(_Strict):

@@ -57,10 +57,13 @@ class Endpoint:
 
 class Task(abc.ABC):
     name: ClassVar[str]
-    # store name -> ``python -m`` module that creates it (trainer or importer)
+    # store name -> ``python -m`` module (and its arguments) that creates it (trainer or importer)
     store_models: ClassVar[dict[str, str]]
     # those that take minutes to make: ``make serve`` starts serving without them and they join when made
     slow_store_models: ClassVar[frozenset[str]] = frozenset()
+    # whether a model's input is a text: the Open Inference Protocol's BYTES input (bundle/oip.py) serves
+    # only those; audio tasks take uploaded files through their own endpoints (bundle/audio.py)
+    text_inputs: ClassVar[bool] = True
 
     @property
     @abc.abstractmethod

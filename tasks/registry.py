@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from bundle.task import Task
 from tasks.embedding import EmbeddingTask
+from tasks.music import MusicTask
 from tasks.sentiment import SentimentTask
+from tasks.speech import SpeechTask
 from tasks.translation import TranslationTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (SentimentTask(), EmbeddingTask(), TranslationTask())}
+TASKS: dict[str, Task] = {
+    task.name: task for task in (SentimentTask(), EmbeddingTask(), TranslationTask(), SpeechTask(), MusicTask())
+}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -110,7 +111,7 @@ def make(missing: list[tuple[str, str]]) -> int:
         except bentoml.exceptions.NotFound:
             pass
         logger.info("making %s (python -m %s)", name, module)
-        subprocess.run([sys.executable, "-m", module], check=True)
+        subprocess.run([sys.executable, "-m", *shlex.split(module)], check=True)
     return 0
 
 
