@@ -74,7 +74,7 @@ def decode(data: bytes, sample_rate: int, max_seconds: float, name: str = "the u
         with soundfile.SoundFile(io.BytesIO(data)) as f:
             rate, channels, frames = f.samplerate, f.channels, f.frames
             # MP3 headers may not state a length: then frames is unknown and the decode below is bounded
-            if 0 < frames and frames / rate > max_seconds + 0.01:
+            if frames > 0 and frames / rate > max_seconds + 0.01:
                 raise AudioError(
                     f"{name} lasts {frames / rate:.1f} s; the maximum is {max_seconds:g} s — cut it into shorter clips"
                 )

@@ -104,7 +104,8 @@ class UploadGuard:
             raise UploadRefused(
                 415,
                 f"{scope['path']} takes a file upload: send multipart/form-data with the file in the "
-                f"{', '.join(repr(f) for f in fields)} field (curl {example} URL), not {content_type or 'no Content-Type'}",
+                f"{', '.join(repr(f) for f in fields)} field (curl {example} URL), "
+                f"not {content_type or 'no Content-Type'}",
             )
         too_big = (
             f"the upload is larger than {_human_bytes(self.max_bytes)}, the maximum (serving.yaml "

@@ -75,6 +75,25 @@ export class ApiClient {
   }
 
   /**
+   * POST a multipart form (file uploads); resolves like post().
+   * @param {string} path
+   * @param {FormData} form
+   * @returns {Promise<{data: any, roundTripMs: number}>}
+   */
+  async postForm(path, form) {
+    const started = performance.now();
+    const response = await this.#fetch(path, { method: "POST", body: form }); // the browser sets the boundary
+    const text = await response.text();
+    const data = parseJson(text);
+    const roundTripMs = performance.now() - started;
+    if (!response.ok) throw errorFor(response.status, data, text);
+    if (data === undefined) {
+      throw new ApiError("server", `The service answered ${path} with something that is not JSON.`, response.status);
+    }
+    return { data, roundTripMs };
+  }
+
+  /**
    * GET a text resource (the Prometheus metrics).
    * @param {string} path
    * @returns {Promise<string>}

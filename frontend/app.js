@@ -3,6 +3,7 @@
 
 import { ApiClient, ApiError, resolveApiBase } from "./api.js";
 import { renderBarChart, renderRateChart } from "./charts.js";
+import { wireAudio } from "./audio.js";
 import { translationPairs, wireTranslate } from "./translate.js";
 import {
   batchHistograms,
@@ -184,6 +185,7 @@ async function loadModels() {
     state.defaultFamily = state.tasks[CLASSIFY_TASK]?.default_model ?? data.default_family ?? classifiers()[0]?.family ?? "";
     state.modelsLoaded = true;
     translateCard?.fill(translationPairs(state.models));
+    audioCard?.fill(state.tasks);
     pickerA.fill(state.defaultFamily);
     const other = classifiers().find((m) => m.family !== pickerA.family.value)?.family ?? state.defaultFamily;
     pickerB.fill(other);
@@ -602,10 +604,12 @@ function wire() {
 }
 
 let translateCard = null;
+let audioCard = null;
 
 function start() {
   wire();
   translateCard = wireTranslate({ api: () => state.api, messageOf });
+  audioCard = wireAudio({ api: () => state.api, messageOf });
   updateTextCount();
   let base;
   try {

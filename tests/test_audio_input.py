@@ -135,7 +135,9 @@ def multipart(fields: dict[str, tuple[str | None, bytes, str | None]]) -> tuple[
 @pytest.fixture
 def guarded() -> tuple[UploadGuard, Echo]:
     app = Echo()
-    return UploadGuard(app, routes={"/transcribe": {"audio": ["audio/*", "application/octet-stream"]}}, max_bytes=4096), app
+    return UploadGuard(
+        app, routes={"/transcribe": {"audio": ["audio/*", "application/octet-stream"]}}, max_bytes=4096
+    ), app
 
 
 def test_a_good_upload_reaches_the_app_byte_for_byte(guarded: tuple[UploadGuard, Echo]) -> None:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bundle import audio
-from bundle.contract import answered
 from bundle.audio import AudioTask
+from bundle.contract import answered
 from bundle.task import Endpoint, Predictor
 from tasks.music.contract import MAX_MUSIC_SECONDS, SAMPLE_RATE, Note, NotesRequest, NotesResponse
 from tasks.speech import read_clip

@@ -23,7 +23,10 @@ class NotesRequest(ModelSelection):
         AUDIO_CONTENT_TYPES + ("audio/*",),
     )
     onset_threshold: float = Field(
-        default=0.5, ge=0.05, le=0.95, description="How sure the model must be that a note starts (higher: fewer notes)."
+        default=0.5,
+        ge=0.05,
+        le=0.95,
+        description="How sure the model must be that a note starts (higher: fewer notes).",
     )
     frame_threshold: float = Field(
         default=0.3, ge=0.05, le=0.95, description="How sure it must be that a note sounds, frame by frame."
