@@ -21,7 +21,7 @@ IMAGE ?= $(BENTO)
 
 .PHONY: help install train train-transformer models serve test test-fast lint format clean \
 	wheels build containerize run-container stop-container promote rollback model-status drift replay sync-k8s \
-	loadtest bench bench-translation function function-image evaluate
+	loadtest bench bench-audio bench-translation function function-image evaluate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ function: models  ## the serverless function package (zip) of the CPU sentiment 
 
 function-image: function  ## an OCI image of the function, awslambdaric as entry point (no registry needed)
 	PYTHON=$(PY) serverless/build-image.sh dist/function.zip
+
+bench-audio: models  ## audio benchmark: Whisper and basic-pitch in process (batch 1/4/8); /transcribe batching on/off
+	$(PY) -m bench.audio --out results/bench
 
 bench-translation: models  ## translation benchmark: torch vs the native engine in process; /translate batching on/off
 	$(PY) -m bench.translation --out results/bench

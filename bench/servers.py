@@ -47,6 +47,7 @@ class ServerSpec:
     kind: str  # bentoml | bentoml-runner | fastapi | ray
     description: str = ""
     serving_overrides: dict[str, Any] = field(default_factory=dict)  # deep-merged into serving.yaml
+    serving_replace: dict[str, Any] = field(default_factory=dict)  # top-level sections replaced outright
     config_options: dict[str, str] = field(default_factory=dict)  # BENTOML_CONFIG_OPTIONS key=value
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1  # fastapi
@@ -215,6 +216,7 @@ class Launcher:
             serving = yaml.safe_load((root / "serving.yaml").read_text())
             if spec.serving_overrides:
                 serving = deep_merge(serving, spec.serving_overrides)
+            serving.update(spec.serving_replace)
             serving_path = self.workdir / f"serving-{port}.yaml"
             serving_path.write_text(yaml.safe_dump(serving, sort_keys=False))
             env["BUNDLE_SERVING_CONFIG"] = str(serving_path)

@@ -99,6 +99,13 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
 
     for (source, target), tag in import_translation(parity_sentences=0).items():
         tags[f"marian_{source}_{target}"] = tag
+    # The real audio models, converted and checked as `make serve` does, without the quality measurement.
+    from train.import_basic_pitch import import_basic_pitch
+    from train.import_whisper import import_whisper
+
+    tags["whisper_tiny_en"] = import_whisper("tiny_en", quality=False)
+    tags["whisper_base"] = import_whisper("base", quality=False)
+    tags["basic_pitch"] = import_basic_pitch(quality=False)
     return tags
 
 

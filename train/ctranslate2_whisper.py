@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import struct
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -248,7 +252,7 @@ def build_model(folder: str | Path) -> tuple[WhisperForConditionalGeneration, di
     folder = Path(folder)
     ct2 = read_model_bin(folder / "model.bin")
     variables = ct2.variables
-    size = sizes(variables)
+    size: dict[str, Any] = sizes(variables)
     gen = generation_settings(folder, size["vocab_size"])
     config = WhisperConfig(
         **size,
@@ -307,10 +311,13 @@ def build_model(folder: str | Path) -> tuple[WhisperForConditionalGeneration, di
 def build_processor(folder: str | Path, num_mel_bins: int, multilingual: bool) -> WhisperProcessor:
     """Feature extractor (mel bins from the model) and the packaged tokenizer with Whisper's special tokens."""
     from tokenizers import AddedToken
-    from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizerFast
+
+    # WhisperTokenizer is the fast (tokenizers-backed) tokenizer in transformers 5; WhisperTokenizerFast is an
+    # alias of it that the type stubs do not declare.
+    from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
 
     folder = Path(folder)
-    tokenizer = WhisperTokenizerFast(
+    tokenizer = WhisperTokenizer(
         tokenizer_file=str(folder / "tokenizer.json"),
         unk_token="<|endoftext|>",
         bos_token="<|endoftext|>",
@@ -331,6 +338,42 @@ def build_processor(folder: str | Path, num_mel_bins: int, multilingual: bool) -
         tokenizer.set_prefix_tokens(language=None, task="transcribe", predict_timestamps=False)
     feature_extractor = WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=16000)
     return WhisperProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
+
+
+def _ctranslate2_greedy(folder: str, features: np.ndarray, prompt: list[str]) -> list[int]:
+    import ctranslate2
+
+    model = ctranslate2.models.Whisper(folder, device="cpu", compute_type="float32", intra_threads=1)
+    result = model.generate(ctranslate2.StorageView.from_array(features), [prompt], beam_size=1, max_length=448)
+    return list(result[0].sequences_ids[0])
+
+
+def ctranslate2_greedy(folder: str | Path, features: np.ndarray, prompt: list[str]) -> list[int]:
+    """Token ids CTranslate2 itself decodes (greedy, float32) from log-mel ``features`` of shape (1, mels, 3000).
+
+    It runs in a child process on purpose: CTranslate2 brings its own OpenMP runtime, and once it has run in
+    a process where PyTorch already had, PyTorch's generation there became 40x slower (tiny.en: 0.9 s → 42 s
+    per clip, measured here), which would slow down everything the importer and the tests do afterwards.
+    """
+    root = Path(__file__).resolve().parent.parent
+    code = (
+        "import json, sys; import numpy as np; from train.ctranslate2_whisper import _ctranslate2_greedy; "
+        "print(json.dumps(_ctranslate2_greedy(sys.argv[1], np.load(sys.argv[2]), json.loads(sys.argv[3]))))"
+    )
+    with tempfile.TemporaryDirectory(prefix="ct2-features-") as tmp:
+        path = Path(tmp) / "features.npy"
+        np.save(path, np.ascontiguousarray(features, np.float32))
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(folder), str(path), json.dumps(prompt)],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))},
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"ctranslate2 failed (exit {done.returncode}): {done.stderr.strip()[-1000:]}")
+    return [int(i) for i in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
 def convert(folder: str | Path, out: str | Path) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bundle import audio
+from bundle.audio import AudioTask
 from bundle.contract import answered
 from bundle.overload import RequestRefused
-from bundle.audio import AudioTask
 from bundle.task import Endpoint, Predictor
 from tasks.speech.contract import (
     MAX_SPEECH_SECONDS,
@@ -59,7 +59,9 @@ def check_capable(model: LoadedModel, task: str, language: str | None) -> None:
     if model.labels.get("multilingual") == "true":
         known = model.metadata.get("languages")
         if language and known and language not in known:
-            raise RequestRefused(400, f"language: {language!r} is not one {model.family} knows; known: {', '.join(known)}")
+            raise RequestRefused(
+                400, f"language: {language!r} is not one {model.family} knows; known: {', '.join(known)}"
+            )
         return
     if task == "translate" or (language and language != "en"):
         asked = "translation" if task == "translate" else f"language {language!r}"
