@@ -57,6 +57,18 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {  # status -> (meaning, example
     ),
 }
 
+# Endpoints that take a file upload (bundle/uploads.py) can also answer these.
+UPLOAD_ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "413": (
+        "The upload is larger than serving.yaml limits.max_upload_bytes (refused before it is read).",
+        {"error": "the upload is larger than 25.0 MiB, the maximum (serving.yaml limits.max_upload_bytes); ..."},
+    ),
+    "415": (
+        "Not multipart/form-data, or a file of a content type the field does not accept.",
+        {"error": "audio: content type text/plain is not accepted; send one of audio/wav, ..."},
+    ),
+}
+
 DOCS_PATH = "/docs.json"
 
 
@@ -74,6 +86,8 @@ def _examples_to_example(node: Any) -> None:
                     node.update({k: v for k, v in rest[0].items() if k not in node})
                 else:
                     node[key] = rest
+        if node.get("type") == "file":  # BentoML's name for an upload; OpenAPI 3.0 says binary string
+            node["type"], node["format"] = "string", "binary"
         if "const" in node:
             node["enum"] = [node.pop("const")]
         if node.get("default", 0) is None:
@@ -101,7 +115,8 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
             description = (operation.get("description") or "").strip()
             operation.setdefault("summary", description.splitlines()[0] if description else path)
             responses = operation.setdefault("responses", {})
-            for status, (meaning, example) in ERRORS.items():
+            uploads = "multipart/form-data" in (operation.get("requestBody") or {}).get("content", {})
+            for status, (meaning, example) in (ERRORS | UPLOAD_ERRORS if uploads else ERRORS).items():
                 # replaces BentoML's generic entries: errors.py shapes every 4xx body like this
                 responses[status] = {
                     "description": meaning,

@@ -31,8 +31,9 @@ Scope = dict[str, Any]
 
 
 def upload_field(description: str, accept: Iterable[str]) -> Any:
-    """A request field that is an uploaded file of one of the ``accept`` content types (globs allowed)."""
-    return Field(description=description, json_schema_extra={"accept": list(accept)})
+    """A request field that is an uploaded file of one of the ``accept`` content types (globs allowed);
+    OpenAPI shows them as the schema extension ``x-accept``."""
+    return Field(description=description, json_schema_extra={"x-accept": list(accept)})
 
 
 def upload_fields(request: type[BaseModel]) -> dict[str, list[str]]:
@@ -42,7 +43,7 @@ def upload_fields(request: type[BaseModel]) -> dict[str, list[str]]:
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, PurePath):
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-            out[name] = [str(t) for t in extra.get("accept", ["*/*"])]  # type: ignore[union-attr]
+            out[name] = [str(t) for t in extra.get("x-accept", ["*/*"])]  # type: ignore[union-attr]
     return out
 
 
