@@ -336,8 +336,8 @@ def test_the_0_1_names_still_work(server: str) -> None:
 def test_call_reaches_any_task_endpoint_with_typed_errors(server: str) -> None:
     with BundleClient(server, max_retries=0) as client:
         listing = client.models()
-        assert set(listing.tasks) == {"sentiment", "embedding", "translation"}
-        assert {m.task for m in listing.models} == {"sentiment", "embedding", "translation"}
+        assert set(listing.tasks) == {"sentiment", "embedding", "translation", "speech", "music"}
+        assert {m.task for m in listing.models} == {"sentiment", "embedding", "translation", "speech", "music"}
         assert "/embed" in listing.tasks["embedding"]["routes"]
         answer = client.call("/sentiment/batch", {"texts": [samples.POSITIVE, samples.NEGATIVE], "model": "logreg"})
         assert [p["label"] for p in answer["predictions"]] == ["positive", "negative"]
@@ -606,9 +606,15 @@ def test_sdk_models_mirror_the_service_contract() -> None:
     from bundle import contract as shared
     from tasks.embedding import contract as embedding
     from tasks.sentiment import contract
+    from tasks.music import contract as music
+    from tasks.speech import contract as speech
     from tasks.translation import contract as translation
 
     pairs: list[tuple[type[BaseModel], type[BaseModel]]] = [
+        (bundle_client.TranscriptionResult, speech.TranscribeResponse),
+        (bundle_client.SpeechSentimentResult, speech.SpeechSentimentResponse),
+        (bundle_client.NotesResult, music.NotesResponse),
+        (bundle_client.Note, music.Note),
         (bundle_client.Prediction, contract.Prediction),
         (bundle_client.SentimentResult, contract.SentimentResponse),
         (bundle_client.BatchResult, contract.BatchResponse),
@@ -633,9 +639,14 @@ def test_sdk_covers_every_endpoint_and_request_field(server: str) -> None:
     from bundle import contract as shared
     from tasks.embedding import contract as embedding
     from tasks.sentiment import contract
+    from tasks.music import contract as music
+    from tasks.speech import contract as speech
     from tasks.translation import contract as translation
 
     calls: dict[str, tuple[Callable[..., Any], type[BaseModel]]] = {
+        "/transcribe": (endpoints.transcribe, speech.TranscribeRequest),
+        "/sentiment/speech": (endpoints.speech_sentiment, speech.SpeechSentimentRequest),
+        "/music/notes": (endpoints.music_notes, music.NotesRequest),
         "/sentiment": (endpoints.sentiment, contract.SentimentRequest),
         "/sentiment/batch": (endpoints.sentiment_batch, contract.BatchRequest),
         "/sentiment/ensemble": (endpoints.sentiment_ensemble, contract.EnsembleRequest),
@@ -684,3 +695,24 @@ def test_translate_and_portuguese_sentiment(server: str) -> None:
         )
         with pytest.raises(NotFoundError, match="language pairs served"):
             client.translate(["ok"], "en", "xx")
+
+
+def test_audio_calls_upload_files_and_parse_the_answers(server: str, tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    import soundfile
+
+    rate = 22_050
+    t = np.arange(rate) / rate
+    path = tmp_path / "a4.wav"
+    soundfile.write(path, 0.4 * np.sin(2 * np.pi * 440.0 * t), rate)
+    with BundleClient(server, max_retries=0) as client:
+        notes = client.music_notes(path, midi=True)
+        assert "A4" in {n.pitch_name for n in notes.notes} and notes.midi and notes.midi.startswith(b"MThd")
+        silence = io.BytesIO()
+        soundfile.write(silence, np.zeros(16_000), 16_000, format="WAV")
+        heard = client.transcribe(silence.getvalue(), model="whisper_tiny_en")
+        assert heard.language == "en" and heard.family == "whisper_tiny_en" and heard.duration_s == 1.0
+        with pytest.raises(BadRequestError, match="could not be decoded"):
+            client.transcribe(b"not audio at all" * 10)

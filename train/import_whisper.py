@@ -42,8 +42,9 @@ logger = logging.getLogger("train.import_whisper")
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "whisper"
 PIPELINE = "whisper"
 LICENSE = "MIT (OpenAI Whisper weights and code)"
-# The clip of the conversion check: 7.1 s of LibriVox read speech shipped by pocketsphinx-testdata.
-CHECK_CLIP = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
+# The clip of the conversion check: 7.1 s of LibriVox read speech from pocketsphinx-testdata, kept in the
+# repository (train/data/README.md) so that importing needs no Debian package.
+CHECK_CLIP = Path(__file__).resolve().parent / "data" / "librivox-sense-and-sensibility-0870.flac"
 CHECK_REFERENCE = (
     "and mister john dashwood had then leisure to consider how much there might be prudently "
     "in his power to do for them"

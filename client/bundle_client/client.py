@@ -25,8 +25,11 @@ from .models import (
     EmbeddingResult,
     EnsembleResult,
     ModelsListing,
+    NotesResult,
     SentimentResult,
+    SpeechSentimentResult,
     TaskResult,
+    TranscriptionResult,
     TranslationResult,
 )
 
@@ -110,6 +113,11 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _payload(call: Call[Any]) -> dict[str, Any]:
+    """httpx's arguments for a call's body: JSON, or form fields and files (multipart) for uploads."""
+    return {"data": call.body, "files": call.files} if call.files else {"json": call.body}
 
 
 def _check_base_url(base_url: str) -> str:
@@ -305,6 +313,49 @@ class BundleClient(_ClientBase):
         """Translate texts from ``source`` to ``target`` (e.g. en, pt); translations keep the input order."""
         return self._send(endpoints.translate(texts, source, target, model, version, user))
 
+    def transcribe(
+        self,
+        audio: endpoints.Audio,
+        task: str | None = None,
+        language: str | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+    ) -> TranscriptionResult:
+        """A recording (a file path or its bytes) → its text and language; ``task="translate"`` for English."""
+        return self._send(endpoints.transcribe(audio, task, language, model, version, user))
+
+    def speech_sentiment(
+        self,
+        audio: endpoints.Audio,
+        language: str | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+        sentiment_model: str | None = None,
+    ) -> SpeechSentimentResult:
+        """A spoken review → transcript (→ English) → sentiment, naming every model that answered."""
+        return self._send(endpoints.speech_sentiment(audio, language, model, version, user, sentiment_model))
+
+    def music_notes(
+        self,
+        audio: endpoints.Audio,
+        *,
+        onset_threshold: float | None = None,
+        frame_threshold: float | None = None,
+        min_note_ms: float | None = None,
+        midi: bool | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        user: str | None = None,
+    ) -> NotesResult:
+        """The notes played in a recording; ``midi=True`` adds a MIDI file (``result.midi``)."""
+        return self._send(
+            endpoints.music_notes(audio, onset_threshold, frame_threshold, min_note_ms, midi, model, version, user)
+        )
+
     def call(self, path: str, body: dict[str, Any]) -> TaskResult:
         """Any task's endpoint, including tasks newer than this client, with the same errors and retries."""
         return self._send(endpoints.task(path, body))
@@ -326,7 +377,7 @@ class BundleClient(_ClientBase):
             cause: httpx.TransportError | None = None
             try:
                 response = self._http.request(
-                    call.method, url, json=call.body, headers=self._headers, timeout=self.timeout
+                    call.method, url, headers=self._headers, timeout=self.timeout, **_payload(call)
                 )
             except httpx.TransportError as exc:
                 cause = exc
@@ -432,6 +483,49 @@ class AsyncBundleClient(_ClientBase):
         """Translate texts from ``source`` to ``target`` (e.g. en, pt); translations keep the input order."""
         return await self._send(endpoints.translate(texts, source, target, model, version, user))
 
+    async def transcribe(
+        self,
+        audio: endpoints.Audio,
+        task: str | None = None,
+        language: str | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+    ) -> TranscriptionResult:
+        """A recording (a file path or its bytes) → its text and language; ``task="translate"`` for English."""
+        return await self._send(endpoints.transcribe(audio, task, language, model, version, user))
+
+    async def speech_sentiment(
+        self,
+        audio: endpoints.Audio,
+        language: str | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        *,
+        user: str | None = None,
+        sentiment_model: str | None = None,
+    ) -> SpeechSentimentResult:
+        """A spoken review → transcript (→ English) → sentiment, naming every model that answered."""
+        return await self._send(endpoints.speech_sentiment(audio, language, model, version, user, sentiment_model))
+
+    async def music_notes(
+        self,
+        audio: endpoints.Audio,
+        *,
+        onset_threshold: float | None = None,
+        frame_threshold: float | None = None,
+        min_note_ms: float | None = None,
+        midi: bool | None = None,
+        model: str | None = None,
+        version: str | None = None,
+        user: str | None = None,
+    ) -> NotesResult:
+        """The notes played in a recording; ``midi=True`` adds a MIDI file (``result.midi``)."""
+        return await self._send(
+            endpoints.music_notes(audio, onset_threshold, frame_threshold, min_note_ms, midi, model, version, user)
+        )
+
     async def call(self, path: str, body: dict[str, Any]) -> TaskResult:
         """Any task's endpoint, including tasks newer than this client, with the same errors and retries."""
         return await self._send(endpoints.task(path, body))
@@ -452,7 +546,7 @@ class AsyncBundleClient(_ClientBase):
             cause: httpx.TransportError | None = None
             try:
                 response = await self._http.request(
-                    call.method, url, json=call.body, headers=self._headers, timeout=self.timeout
+                    call.method, url, headers=self._headers, timeout=self.timeout, **_payload(call)
                 )
             except httpx.TransportError as exc:
                 cause = exc

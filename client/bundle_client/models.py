@@ -166,3 +166,48 @@ class TranslationResult(_Routed):
     translations: list[str]
     source: str
     target: str
+
+
+class TranscriptionResult(_Routed):
+    """Answer of ``POST /transcribe``: what was said, in which language (0.4)."""
+
+    text: str = Field(description="What was said (empty for silence).")
+    language: str = Field(description="The spoken language, given or detected (ISO 639-1).")
+    duration_s: float
+    task: str = Field(description="transcribe, or translate (the text is then English).")
+    source_sample_rate: int
+
+
+class SpeechSentimentResult(Prediction):
+    """Answer of ``POST /sentiment/speech``: a spoken review's transcript and its sentiment (0.4)."""
+
+    text: str
+    language: str
+    duration_s: float
+    english: str = Field(description="The English text classified.")
+    models: dict[str, str] = Field(description="Every model that answered, by step.")
+    elapsed_ms: float
+
+
+class Note(_Answer):
+    onset_s: float
+    offset_s: float
+    pitch_midi: int
+    pitch_name: str
+    confidence: float
+
+
+class NotesResult(_Routed):
+    """Answer of ``POST /music/notes``: the notes heard, by onset (0.4)."""
+
+    notes: list[Note]
+    duration_s: float
+    source_sample_rate: int
+    midi_base64: str | None = None
+
+    @property
+    def midi(self) -> bytes | None:
+        """The standard MIDI file, when it was asked for (``midi=True``)."""
+        import base64
+
+        return base64.b64decode(self.midi_base64) if self.midi_base64 else None
