@@ -605,8 +605,8 @@ def test_sdk_models_mirror_the_service_contract() -> None:
     """
     from bundle import contract as shared
     from tasks.embedding import contract as embedding
-    from tasks.sentiment import contract
     from tasks.music import contract as music
+    from tasks.sentiment import contract
     from tasks.speech import contract as speech
     from tasks.translation import contract as translation
 
@@ -638,8 +638,8 @@ def test_sdk_covers_every_endpoint_and_request_field(server: str) -> None:
     """Every POST route in the running service's OpenAPI spec has an SDK call taking the same fields."""
     from bundle import contract as shared
     from tasks.embedding import contract as embedding
-    from tasks.sentiment import contract
     from tasks.music import contract as music
+    from tasks.sentiment import contract
     from tasks.speech import contract as speech
     from tasks.translation import contract as translation
 

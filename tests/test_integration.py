@@ -7,6 +7,7 @@ import collections
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import bentoml
 import httpx
@@ -54,6 +55,9 @@ def test_client_calls_every_endpoint(server, tiny_models):
             "minilm",
             "marian_en_pt",
             "marian_pt_en",
+            "whisper_base",
+            "whisper_tiny_en",
+            "basic_pitch",
         }
         vectors = client.embed(texts=["a fine film", "the stock market"])
         assert vectors["dim"] == 384 and len(vectors["embeddings"]) == 2
@@ -144,3 +148,53 @@ def test_missing_model_stops_start_up_with_instructions(tmp_path):
     assert "is not in the Bento model store" in output
     assert "make models" in output
     assert "Traceback" not in output
+
+
+def test_audio_endpoints_through_the_real_server(server):
+    """Uploads through a real ``bentoml serve``: the entry decodes, the runners (separate processes)
+    transcribe and transcribe music, concurrent clips share a batch, and bad audio leaves them serving."""
+    import io
+
+    import numpy as np
+    import soundfile
+
+    def wav(samples: np.ndarray, rate: int) -> bytes:
+        buf = io.BytesIO()
+        soundfile.write(buf, samples, rate, format="WAV")
+        return buf.getvalue()
+
+    prompts = Path("/usr/share/asterisk/sounds/en/digits")
+    if not prompts.is_dir():
+        pytest.skip("asterisk-core-sounds-en-wav is not installed (.ci/run installs it)")
+
+    async def transcribe_all(names: list[str]) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server, timeout=120) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        "/transcribe",
+                        files={"audio": (f"{n}.wav", (prompts / f"{n}.wav").read_bytes(), "audio/wav")},
+                        data={"model": "whisper_tiny_en"},
+                    )
+                    for n in names
+                )
+            )
+
+    answers = asyncio.run(transcribe_all(["1", "2", "3", "4", "5", "6"]))
+    assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+    words = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six"}
+    for n, r in zip(["1", "2", "3", "4", "5", "6"], answers, strict=True):
+        assert r.json()["text"].strip(" .").lower() in {n, words[n]}, r.json()
+
+    bad = httpx.post(f"{server}/transcribe", files={"audio": ("x.wav", b"RIFF0000WAVEjunk", "audio/wav")}, timeout=60)
+    assert bad.status_code == 400 and "could not be decoded" in bad.json()["error"]
+    rate = 22_050
+    t = np.arange(rate) / rate
+    notes = httpx.post(
+        f"{server}/music/notes",
+        files={"audio": ("c4.wav", wav(0.4 * np.sin(2 * np.pi * 261.63 * t), rate), "audio/wav")},
+        timeout=60,
+    )
+    assert notes.status_code == 200 and "C4" in {n["pitch_name"] for n in notes.json()["notes"]}
+    metrics = httpx.get(f"{server}/metrics", timeout=30).text
+    assert 'task="speech"' in metrics and 'task="music"' in metrics
