@@ -421,11 +421,8 @@ def test_foreign_origin_is_refused_by_the_browser(page, server, tmp_path):
 # ---- the Listen card: audio uploaded and recorded ---------------------------------------------------
 
 
-def espeak_wav(text: str, path: Path) -> Path:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (.ci/run installs it)")
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True)
-    return path
+# Real read speech (LibriVox, public domain; examples/audio/README.md): "he was not an ill disposed young man".
+SPEECH = ROOT / "examples" / "audio" / "speech.wav"
 
 
 def test_listen_card_transcribes_an_uploaded_file_and_draws_notes(page, server, tmp_path):
@@ -439,10 +436,9 @@ def test_listen_card_transcribes_an_uploaded_file_and_draws_notes(page, server, 
     expect(mode.locator("option")).to_have_text(
         ["Transcribe", "Translate to English", "Sentiment of speech", "Music → notes"]
     )
-    speech = espeak_wav("The weather is lovely today.", tmp_path / "speech.wav")
-    page.get_by_test_id("audio-file").set_input_files(str(speech))
+    page.get_by_test_id("audio-file").set_input_files(str(SPEECH))
     page.get_by_test_id("audio-submit").click()
-    expect(page.get_by_test_id("transcript")).to_contain_text(re.compile("weather", re.IGNORECASE))
+    expect(page.get_by_test_id("transcript")).to_contain_text(re.compile("disposed young man", re.IGNORECASE))
     expect(page.get_by_test_id("audio-language")).to_contain_text("language: en")
     expect(page.get_by_test_id("audio-model")).to_contain_text("speech_whisper_base:")
 
@@ -462,35 +458,31 @@ def test_listen_card_transcribes_an_uploaded_file_and_draws_notes(page, server, 
     expect(page.get_by_test_id("audio-error")).to_contain_text("not accepted")
 
 
-def test_listen_card_records_from_the_microphone(server, tmp_path):
-    """Chromium's fake capture device plays a spoken WAV file into getUserMedia: the page records it,
-    encodes a WAV, uploads it and shows what Whisper heard."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's Chromium is not installed at {CHROMIUM}")
-    speech = espeak_wav("Please open the window.", tmp_path / "mic.wav")
+def test_listen_card_records_from_the_microphone(browser, server):
+    """Chromium's fake capture device plays a recording into getUserMedia: the page records it, encodes
+    a WAV, uploads it and shows what Whisper heard."""
     args = [
         *CHROMIUM_ARGS,
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-audio-capture={speech}%noloop",
-        "--autoplay-policy=no-user-gesture-required",
+        f"--use-file-for-fake-audio-capture={SPEECH}%noloop",
     ]
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1360, "height": 900})
-            context.grant_permissions(["microphone"])
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            open_page(page, f"{server}/ui/")
-            record = page.get_by_test_id("audio-record")
-            record.click()
-            expect(page.get_by_test_id("audio-status")).to_have_text("recording…")
-            page.wait_for_timeout(3500)  # the clip lasts about 1.5 s; the rest is silence
-            record.click()
-            expect(page.get_by_test_id("audio-status")).to_contain_text("recorded")
-            expect(page.get_by_test_id("transcript")).to_contain_text(re.compile("window", re.IGNORECASE))
-            assert not errors, errors
-        finally:
-            browser.close()
+    # a second browser with a fake microphone, from the same Playwright as the module's browser
+    with_mic = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+    try:
+        context = with_mic.new_context(viewport={"width": 1360, "height": 900})
+        context.grant_permissions(["microphone"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        open_page(page, f"{server}/ui/")
+        record = page.get_by_test_id("audio-record")
+        record.click()
+        expect(page.get_by_test_id("audio-status")).to_have_text("recording…")
+        page.wait_for_timeout(4500)  # the recording lasts 3 s
+        record.click()
+        expect(page.get_by_test_id("audio-status")).to_contain_text("recorded")
+        expect(page.get_by_test_id("transcript")).to_contain_text(re.compile("young man", re.IGNORECASE))
+        assert not errors, errors
+    finally:
+        with_mic.close()
