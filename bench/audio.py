@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     os.environ["BENTOML_HOME"] = args.bentoml_home
     concurrency = [1] if args.quick else [int(c) for c in args.concurrency.split(",")]
     batches = [1, 4] if args.quick else [1, 4, 8]

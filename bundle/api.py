@@ -1,7 +1,7 @@
 """Turns each task's endpoints into BentoML API methods of the entry service, generated from the seam.
 
 Every generated method does the same few things: it takes the validated request (BentoML parsed it
-with the endpoint's request model), sets the request's deadline (serving.yaml ``limits.deadline_ms``,
+with the endpoint's request model), sets the request's deadline (serving.yaml ``tasks.<task>.deadline_ms`` or ``limits.deadline_ms``,
 or less when the client's ``X-Deadline-Ms`` header asks), runs the task's handler, and answers a
 refusal (bundle/overload.py) with its status, ``Retry-After`` and a JSON body that says what happened.
 BentoML would blank the body of a 5xx it raised itself, so those responses are built here.
@@ -38,7 +38,7 @@ def api_method(task: Task, endpoint: Endpoint) -> Any:
     async def method(self: Any, ctx=None, **fields: Any) -> Any:  # BentoML finds ctx by name, unannotated
         request = endpoint.request.model_construct(**fields)  # validated by BentoML already
         gateway = self.gateways[task.name]
-        default_deadline_ms = gateway.settings.limits.deadline_ms
+        default_deadline_ms = gateway.deadline_ms
         headers = ctx.request.headers if ctx is not None and ctx.request is not None else {}
         try:
             token = CURRENT_DEADLINE.set(

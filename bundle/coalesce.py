@@ -112,7 +112,10 @@ class Coalescer(Generic[Item, Result]):
         ahead.update(self.key(item) for item in extra)
         return self._cost(ahead)
 
-    async def submit(self, items: list[Item], deadline: float | None = None) -> Sequence[Result]:
+    async def submit(
+        self, items: list[Item], deadline: float | None = None, max_wait: float | None = None
+    ) -> Sequence[Result]:
+        """The results of ``items``; ``max_wait`` (seconds) replaces the coalescer's own for this request."""
         if self.max_in_flight == 0:
             self._flying(items, +1)
             try:
@@ -126,7 +129,8 @@ class Coalescer(Generic[Item, Result]):
                 f"at most {self.max_queued}); retry later",
                 retry_after=self.predicted_wait(),
             )
-        budget = self.max_wait if deadline is None else min(self.max_wait, deadline - time.monotonic())
+        limit = self.max_wait if max_wait is None else max_wait
+        budget = limit if deadline is None else min(limit, deadline - time.monotonic())
         expected = self.predicted_wait(items)
         idle = self.queued_items == 0 and self.in_flight_items == 0  # an idle runner always gets a try,
         if expected > budget and not idle:  # so a stale estimate is corrected by the next call

@@ -133,13 +133,16 @@ class RunnerPool:
                     logger.warning("runner %s did not list its models: %s: %s", name, type(exc).__name__, exc)
         return [m for models in self._catalogs.values() for m in models]
 
-    async def predict(self, model: LoadedModel, inputs: Sequence[Any], deadline: Deadline) -> list[Any]:
+    async def predict(
+        self, model: LoadedModel, inputs: Sequence[Any], deadline: Deadline, max_wait: float | None = None
+    ) -> list[Any]:
         """One output per input from ``model``, or :class:`ModelUnavailable` when its runner fails or
-        does not answer before ``deadline``."""
+        does not answer before ``deadline``; ``max_wait``: the task's own queueing budget, if it has one."""
         items = [ModelInput(model_tag=model.tag, data=x) for x in inputs]
         coalescer = self.coalescers[model.runner]
         try:
-            return list(await asyncio.wait_for(coalescer.submit(items, deadline.at), max(deadline.left(), 0.001)))
+            submitted = coalescer.submit(items, deadline.at, max_wait)
+            return list(await asyncio.wait_for(submitted, max(deadline.left(), 0.001)))
         except TimeoutError:
             RUNNER_FAILURES.labels(runner=model.runner, reason="deadline").inc()
             logger.warning(
@@ -199,7 +202,16 @@ class TaskGateway:
         return self.peers[task]
 
     def deadline(self) -> Deadline:
-        return CURRENT_DEADLINE.get() or Deadline(self.settings.limits.deadline_ms / 1000)
+        return CURRENT_DEADLINE.get() or Deadline(self.deadline_ms / 1000)
+
+    @property
+    def deadline_ms(self) -> int:
+        """The default deadline of this task's requests: its own, else the service's."""
+        return self.conf.deadline_ms or self.settings.limits.deadline_ms
+
+    @property
+    def max_wait(self) -> float | None:
+        return self.conf.max_wait_ms / 1000 if self.conf.max_wait_ms else None
 
     # ---- model choice ----------------------------------------------------------------------------
 
@@ -248,7 +260,7 @@ class TaskGateway:
         chosen: LoadedModel | None = None
         try:
             chosen = await self.choose(decision.family, decision.version)
-            outputs = await self.pool.predict(chosen, inputs, self.deadline())
+            outputs = await self.pool.predict(chosen, inputs, self.deadline(), self.max_wait)
         except (ModelUnavailable, WouldMissDeadline) as exc:  # not a full queue: that is the caller's 429
             answered = None if decision.policy == "explicit" else await self.fall_back(inputs, decision, exc)
             if answered is None:
@@ -286,11 +298,11 @@ class TaskGateway:
         others = [f for f in self.families if f not in (self.default_model, decision.family)]
         candidates = ([] if routed_default else [self.default_model]) + others
         for family in candidates:
-            fresh = Deadline(self.settings.limits.deadline_ms / 1000)
+            fresh = Deadline(self.deadline_ms / 1000)
             token = CURRENT_DEADLINE.set(fresh)
             try:
                 chosen = await self.choose(family, None)
-                outputs = await self.pool.predict(chosen, inputs, fresh)
+                outputs = await self.pool.predict(chosen, inputs, fresh, self.max_wait)
             except ModelPending:
                 continue  # being trained too: the next one
             finally:

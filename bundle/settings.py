@@ -176,6 +176,18 @@ class TaskSettings(_Strict):
     default_model: str = Field(description="model (a key of models:) answering requests that name none")
     routing: Routing | None = None
     ensemble: Ensemble | None = Field(default=None, description="only for tasks whose answers can be averaged")
+    # Tasks whose models take seconds per input (speech on a CPU) need more time than text does; both
+    # default to the service-wide values (limits.deadline_ms, the runner's max_latency_ms).
+    deadline_ms: int | None = Field(
+        default=None, ge=10, le=600_000, description="default deadline of this task's requests (limits.deadline_ms)"
+    )
+    max_wait_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=600_000,
+        description="predicted wait in the runner's queue past which this task's requests are refused (503); "
+        "default: the runner's max_latency_ms",
+    )
 
 
 class ServingSettings(_Strict):

@@ -171,7 +171,10 @@ def test_a_request_that_cannot_meet_its_budget_is_shed_at_once():
         # a deadline tighter than max_wait sheds earlier still
         with pytest.raises(WouldMissDeadline):
             await coalescer.submit([6], deadline=time.monotonic() + 0.01)
+        # a task with a budget of its own (serving.yaml tasks.<task>.max_wait_ms) queues where others are shed
+        patient = asyncio.create_task(coalescer.submit([7], max_wait=5.0))
         await asyncio.gather(*accepted)
+        assert await patient == [14]
 
     run(main())
 
