@@ -1,8 +1,9 @@
 """Turns each task's endpoints into BentoML API methods of the entry service, generated from the seam.
 
 Every generated method does the same few things: it takes the validated request (BentoML parsed it
-with the endpoint's request model), sets the request's deadline (serving.yaml ``tasks.<task>.deadline_ms`` or ``limits.deadline_ms``,
-or less when the client's ``X-Deadline-Ms`` header asks), runs the task's handler, and answers a
+with the endpoint's request model), sets the request's deadline (serving.yaml ``tasks.<task>.deadline_ms``
+or ``limits.deadline_ms``, or less when the client's ``X-Deadline-Ms`` header asks), runs the task's
+handler, and answers a
 refusal (bundle/overload.py) with its status, ``Retry-After`` and a JSON body that says what happened.
 BentoML would blank the body of a 5xx it raised itself, so those responses are built here.
 """

@@ -355,6 +355,7 @@ def markdown(all_results: dict[str, dict[str, Any]]) -> str:
         "| RTF read / espeak / digits |",
         "|---|---|---|---|---|---|",
     ]
+
     def cell(result: dict[str, Any], key: str, fmt: str) -> str:
         return format(result[key], fmt) if key in result else "not measured"
 
