@@ -33,31 +33,29 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench.sentences import movie_sentences
-from bench.servers import Launcher, ServerSpec
+from bench.servers import ROOT, Launcher, ServerSpec
 
 logger = logging.getLogger("bench.audio")
 
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
 MUSIC_SAMPLES = ["guit_em9.flac", "bass_woodsy_c.flac", "ambi_piano.flac", "bass_voxy_c.flac"]
-AUDIO_ONLY = {
-    "models": {
-        "whisper_base": {
-            "task": "speech",
-            "store_name": "speech_whisper_base",
-            "runner": "gpu",
-            "versions": ["latest"],
-        },
-        "whisper_tiny_en": {
-            "task": "speech",
-            "store_name": "speech_whisper_tiny_en",
-            "runner": "gpu",
-            "versions": ["latest"],
-        },
-        "basic_pitch": {"task": "music", "store_name": "music_basic_pitch", "runner": "cpu", "versions": ["latest"]},
-    },
-    "tasks": {"speech": {"default_model": "whisper_base"}, "music": {"default_model": "basic_pitch"}},
-}
+AUDIO_TASKS = ("speech", "music")
+
+
+def audio_only() -> dict[str, Any]:
+    """serving.yaml's audio models and audio task settings (deadlines, budgets), and nothing else: the
+    text models stay out of the runners' memory and start-up."""
+    serving = yaml.safe_load((ROOT / "serving.yaml").read_text())
+    return {
+        "models": {k: v for k, v in serving["models"].items() if v["task"] in AUDIO_TASKS},
+        "tasks": {k: v for k, v in serving["tasks"].items() if k in AUDIO_TASKS},
+    }
+
+
+AUDIO_ONLY = audio_only()
 BATCHING_OFF = {"runners": {"gpu": {"max_batch_size": 1, "entry_calls_in_flight": 0}}}
 SERVED = [
     ServerSpec(

@@ -41,7 +41,7 @@ export function resolveApiBase(location) {
   return "http://localhost:3000"; // opened from a file: assume a local service on the default port
 }
 
-const REQUEST_TIMEOUT_MS = 40_000; // the service answers 504 after its own 30 s; this is the last resort
+const REQUEST_TIMEOUT_MS = 70_000; // the service answers 504 after its own 60 s; this is the last resort
 
 export class ApiClient {
   /** @param {string} base */

@@ -100,7 +100,14 @@ def test_silence_answers_an_empty_transcript(service_client):
         ("/music/notes", wav_bytes(tone(300, 61.0, 8_000), 8_000), "audio/wav", {}, 400, "the maximum is 60 s"),
         ("/transcribe", b"hello", "text/plain", {}, 415, "text/plain is not accepted"),
         ("/transcribe", wav_bytes(tone(300, 1.0), 22_050), "audio/wav", {"task": "sing"}, 400, "task"),
-        ("/transcribe", wav_bytes(tone(300, 1.0), 22_050), "audio/wav", {"language": "Klingon"}, 400, "language"),
+        (
+            "/transcribe",
+            wav_bytes(tone(300, 1.0), 22_050),
+            "audio/wav",
+            {"language": "Klingon"},
+            400,
+            "not a language code",
+        ),
         (
             "/transcribe",
             wav_bytes(tone(300, 1.0), 22_050),

@@ -3,10 +3,11 @@ the other fields as form fields (``curl -F audio=@clip.wav -F task=translate URL
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from bundle.audio import AUDIO_CONTENT_TYPES
 from bundle.contract import Answered, ModelSelection
@@ -29,12 +30,16 @@ class SpeechOptions(ModelSelection):
     audio: Path = upload_field(AUDIO_DESCRIPTION, AUDIO_CONTENT_TYPES + ("audio/*",))
     language: str | None = Field(
         default=None,
-        min_length=2,
-        max_length=3,
-        pattern=r"^[a-z]{2,3}$",
         description="The spoken language as an ISO 639-1 code (en, es, pt, ...). Omit it to have it detected.",
         examples=[None],
     )
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z]{2,3}", value):
+            raise ValueError(f"{value[:20]!r} is not a language code; use an ISO 639-1 code such as en, es or pt")
+        return value
 
 
 class TranscribeRequest(SpeechOptions):
