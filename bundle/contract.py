@@ -66,6 +66,7 @@ def answered(answer: Any, started: float) -> dict[str, Any]:
         "family": answer.model.family,
         "arm": answer.decision.arm,
         "policy": answer.decision.policy,
+        "degraded": answer.degraded,
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
     }
 
@@ -111,6 +112,12 @@ class Answered(BaseModel):
     policy: str = Field(
         description="How the model was chosen: explicit (the request named it), single, ab, canary.",
         examples=["single"],
+    )
+    degraded: bool = Field(
+        default=False,
+        description="True when the routed model was overloaded and the task's cheaper model answered instead "
+        "(serving.yaml tasks.<task>.degrade_to; off by default).",
+        examples=[False],
     )
     elapsed_ms: float = Field(description="Time spent in the service, in milliseconds.", examples=[3.2])
 

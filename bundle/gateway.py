@@ -22,7 +22,7 @@ import aiohttp
 import bentoml
 
 from bundle.coalesce import Coalescer
-from bundle.observability import FALLBACKS, ROUTING, RUNNER_FAILURES, SHADOW, record
+from bundle.observability import DEGRADED, FALLBACKS, ROUTING, RUNNER_FAILURES, SHADOW, record
 from bundle.overload import Deadline, ModelPending, ModelUnavailable, RequestRefused, WouldMissDeadline
 from bundle.routing import Decision, Router, ShadowLauncher
 from bundle.runner_contract import LoadedModel, ModelInput
@@ -49,6 +49,7 @@ class Answer:
     outputs: list[Any]
     model: LoadedModel
     decision: Decision
+    degraded: bool = False  # answered by the task's cheaper model because the routed one was overloaded
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,8 @@ class TaskGateway:
             outputs = await self.pool.predict(chosen, inputs, self.deadline(), self.max_wait)
         except (ModelUnavailable, WouldMissDeadline) as exc:  # not a full queue: that is the caller's 429
             answered = None if decision.policy == "explicit" else await self.fall_back(inputs, decision, exc)
+            if answered is None and isinstance(exc, WouldMissDeadline) and decision.policy != "explicit":
+                answered = await self.degrade(inputs, chosen, decision.policy)
             if answered is None:
                 raise
             outputs, chosen, decision = answered
@@ -275,7 +278,24 @@ class TaskGateway:
                     shadow, outcome, result, inputs, outputs
                 ),
             )
-        return Answer(outputs, chosen, decision)
+        return Answer(outputs, chosen, decision, degraded=decision.arm.startswith("degraded:"))
+
+    async def degrade(
+        self, inputs: Sequence[Any], routed: LoadedModel | None, policy: str
+    ) -> tuple[list[Any], LoadedModel, Decision] | None:
+        """The routed model would break the request's deadline (its runner is saturated): answer with the
+        task's configured cheaper model instead of a 503 (serving.yaml ``tasks.<task>.degrade_to``, off by
+        default). ``None`` when not configured, or when that model cannot answer in time either."""
+        cheaper = self.conf.degrade_to
+        if cheaper is None or routed is None or cheaper == routed.family:
+            return None
+        try:
+            chosen = await self.choose(cheaper, None)
+            outputs = await self.pool.predict(chosen, inputs, self.deadline(), self.max_wait)
+        except RequestRefused:
+            return None  # the caller gets the first refusal, which names the routed model
+        DEGRADED.labels(task=self.task.name, routed=routed.family, answered=chosen.family).inc()
+        return outputs, chosen, Decision(policy, f"degraded:{chosen.family}", chosen.family, None)
 
     async def fall_back(
         self, inputs: Sequence[Any], decision: Decision, exc: RequestRefused

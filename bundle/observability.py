@@ -43,6 +43,11 @@ ROUTING = bentoml.metrics.Counter(
     documentation="Requests by traffic policy, the arm that answered and its model version",
     labelnames=["task", "policy", "arm", "model"],
 )
+DEGRADED = bentoml.metrics.Counter(
+    name="bundle_degraded",
+    documentation="Requests answered by the task's cheaper model (degrade_to) because the routed one was overloaded",
+    labelnames=["task", "routed", "answered"],
+)
 FALLBACKS = bentoml.metrics.Counter(
     name="bundle_fallbacks",
     documentation="Requests answered by the default model because the routed arm failed or missed its deadline",

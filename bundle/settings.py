@@ -181,6 +181,11 @@ class TaskSettings(_Strict):
     deadline_ms: int | None = Field(
         default=None, ge=10, le=600_000, description="default deadline of this task's requests (limits.deadline_ms)"
     )
+    degrade_to: str | None = Field(
+        default=None,
+        description="off by default: a cheaper model of the task that answers (marked degraded) when the routed "
+        "model's runner could not answer before the deadline, instead of a 503",
+    )
     max_wait_ms: int | None = Field(
         default=None,
         ge=1,
@@ -237,6 +242,8 @@ class ServingSettings(_Strict):
                 choices += [(f"tasks.{task}.routing.shadows", sh) for sh in conf.routing.shadows]
             if conf.ensemble:
                 choices += [(f"tasks.{task}.ensemble.members", m) for m in conf.ensemble.members]
+            if conf.degrade_to:
+                choices.append((f"tasks.{task}.degrade_to", ModelChoice(family=conf.degrade_to)))
             for where, choice in choices:
                 if choice.family not in own:
                     raise ValueError(f"{where}: model {choice.family!r} is not one of task {task!r}'s models: {own}")

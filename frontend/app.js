@@ -297,7 +297,15 @@ async function predict(texts, model, signal) {
   }
   const { data, roundTripMs } = await state.api.post(batch ? "/sentiment/batch" : "/sentiment", body, signal);
   const predictions = batch ? data.predictions : [{ label: data.label, probabilities: data.probabilities }];
-  return { texts, predictions, model: data.model, family: data.family, elapsedMs: data.elapsed_ms, roundTripMs };
+  return {
+    texts,
+    predictions,
+    model: data.model,
+    family: data.family,
+    degraded: data.degraded === true,
+    elapsedMs: data.elapsed_ms,
+    roundTripMs,
+  };
 }
 
 function setBusy(busy) {
@@ -391,6 +399,9 @@ function resultColumn(side, result, comparing, disagree) {
     ]),
     h("div", { class: "sub" }, [
       h("span", { "data-testid": "result-family" }, [result.family]),
+      result.degraded
+        ? h("span", { class: "tag tag-degraded", "data-testid": "result-degraded", title: "the routed model was overloaded; a cheaper model answered" }, [" degraded"])
+        : "",
       info ? ` · ${accuracyText(info)}` : "",
     ]),
     h("p", { class: "timing", title: "time spent in the service, and from sending the request to reading the answer" }, [

@@ -76,3 +76,85 @@ def test_a_runner_that_sheds_is_overloaded_not_broken():
     with pytest.raises(WouldMissDeadline, match="the cpu runner is overloaded") as refused:
         predict(runner, ["ab"])
     assert refused.value.status == 503 and refused.value.retry_after
+
+
+# ---- degrading to a cheaper model under overload -------------------------------------------------
+
+
+class SaturatedPool:
+    """Two sentiment models; the routed one's runner is saturated (its queue predicts a missed deadline)."""
+
+    def __init__(self, saturated: set[str]) -> None:
+        from bundle.runner_contract import LoadedModel
+
+        self.saturated = saturated
+        self.models = [
+            LoadedModel(
+                family=family,
+                task="sentiment",
+                tag=f"sentiment_{family}:v1",
+                requested=f"sentiment_{family}:latest",
+                default=True,
+                runner=runner,
+                pipeline=family,
+                created_at="2026-12-03T00:00:00+00:00",
+                labels={},
+                metadata={},
+            )
+            for family, runner in (("transformer", "gpu"), ("logreg", "cpu"))
+        ]
+
+    async def catalog(self, timeout: float = 5.0):
+        return self.models
+
+    def listed_runners(self):
+        return {"cpu", "gpu"}
+
+    async def predict(self, model, inputs, deadline, max_wait=None):
+        if model.family in self.saturated:
+            raise WouldMissDeadline(f"the {model.runner} runner is overloaded", retry_after=2.0)
+        return [[0.1, 0.9] for _ in inputs]
+
+
+def sentiment_gateway(degrade_to: str | None, saturated: set[str]):
+    from bundle.gateway import TaskGateway
+    from bundle.settings import ServingSettings
+    from tasks.sentiment import SentimentTask
+
+    settings = ServingSettings.model_validate(
+        {
+            "models": {
+                "transformer": {"task": "sentiment", "store_name": "sentiment_transformer", "runner": "gpu"},
+                "logreg": {"task": "sentiment", "store_name": "sentiment_logreg", "runner": "cpu"},
+            },
+            "tasks": {"sentiment": {"default_model": "transformer", "degrade_to": degrade_to}},
+            "runners": {
+                "cpu": {"max_batch_size": 64, "max_latency_ms": 5000},
+                "gpu": {"max_batch_size": 64, "max_latency_ms": 5000},
+            },
+            "limits": {"max_text_chars": 100, "max_batch_texts": 8},
+        }
+    )
+    return TaskGateway(SentimentTask(), settings, SaturatedPool(saturated))  # type: ignore[arg-type]
+
+
+def test_an_overloaded_default_model_degrades_to_the_configured_cheaper_one():
+    answer = asyncio.run(sentiment_gateway("logreg", {"transformer"}).infer(["a fine film"]))
+    assert answer.degraded and answer.model.family == "logreg" and answer.decision.arm == "degraded:logreg"
+    assert answer.outputs == [[0.1, 0.9]]
+
+
+def test_without_degrade_to_or_for_an_explicit_model_overload_is_a_503():
+    with pytest.raises(WouldMissDeadline):
+        asyncio.run(sentiment_gateway(None, {"transformer"}).infer(["a fine film"]))
+    with pytest.raises(WouldMissDeadline):  # the caller asked for this model by name: no substitute
+        asyncio.run(sentiment_gateway("logreg", {"transformer"}).infer(["a fine film"], model="transformer"))
+    with pytest.raises(WouldMissDeadline):  # the cheaper model is saturated too: the first refusal stands
+        asyncio.run(sentiment_gateway("logreg", {"transformer", "logreg"}).infer(["a fine film"]))
+    calm = asyncio.run(sentiment_gateway("logreg", set()).infer(["a fine film"]))
+    assert not calm.degraded and calm.model.family == "transformer"
+
+
+def test_degrade_to_must_be_a_model_of_the_task():
+    with pytest.raises(ValueError, match="degrade_to"):
+        sentiment_gateway("minilm", set())

@@ -34,6 +34,9 @@ class _Routed(_Answer):
     family: str = Field(description="The model family that answered, e.g. logreg.")
     arm: str = Field(description="The routing arm that answered (serving.yaml routing).")
     policy: str = Field(description="How the model was chosen: explicit (the request named it), single, ab, canary.")
+    degraded: bool = Field(
+        default=False, description="The routed model was overloaded and the task's cheaper model answered (0.4)."
+    )
     elapsed_ms: float = Field(description="Time spent in the service, in milliseconds.")
 
     @property
