@@ -52,6 +52,7 @@ def body_of(kind: str, text: str) -> tuple[str, dict[str, Any]]:
 async def run(url: str, concurrency: int, seconds: float, chars: int, kinds: list[str]) -> dict[str, Any]:
     results: dict[str, list[tuple[int | str, float]]] = collections.defaultdict(list)
     in_service: dict[str, list[float]] = collections.defaultdict(list)  # elapsed_ms the service reports
+    degraded: collections.Counter[str] = collections.Counter()  # 200s answered by the cheaper model
     stop_at = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
@@ -72,7 +73,9 @@ async def run(url: str, concurrency: int, seconds: float, chars: int, kinds: lis
                         else:
                             status = f"{r.status_code} without Retry-After"
                     elif r.status_code == 200:
-                        in_service[kind].append(r.json()["elapsed_ms"])
+                        answer = r.json()
+                        in_service[kind].append(answer["elapsed_ms"])
+                        degraded[kind] += bool(answer.get("degraded"))
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
                 results[kind].append((status, time.monotonic() - started))
@@ -88,6 +91,7 @@ async def run(url: str, concurrency: int, seconds: float, chars: int, kinds: lis
         table[kind] = {
             "requests": len(rows),
             "statuses": dict(collections.Counter(str(status) for status, _ in rows)),
+            "degraded": degraded[kind],
             "answered_p50_ms": round(1000 * statistics.median(ok), 1) if ok else None,
             "answered_p99_ms": round(1000 * ok[min(len(ok) - 1, int(0.99 * len(ok)))], 1) if ok else None,
             "refused_p50_ms": round(1000 * statistics.median(refused), 1) if refused else None,
@@ -137,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for kind, row in table.items():
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(row["statuses"].items()))
+        if row["degraded"]:
+            statuses += f" ({row['degraded']} degraded)"
         print(
             f"{kind:<22} {row['requests']:>6}  {statuses:<40} {row['answered_p50_ms'] or '-':>8} "
             f"{row['answered_p99_ms'] or '-':>8} {row['in_service_p99_ms'] or '-':>14} "

@@ -68,6 +68,7 @@ TOKENS_PER_SECOND = 12
 # 13-24 s on two; base 1.8-1.9 s on one and 9-32 s on two. torch.sort over the vocabulary, which generate()
 # runs at every step: 3.2-3.7 ms on one thread, 22-24 ms on two. One thread is the faster setting here.
 GENERATION_THREADS = 1
+CPU_CLIPS_PER_PASS = 8
 _threads_lock = threading.Lock()
 
 
@@ -143,6 +144,10 @@ class WhisperPredictor:
         self.lang_to_id: dict[str, int] = dict(getattr(generation, "lang_to_id", None) or {})
         self.code_of = {token_id: token[2:-2] for token, token_id in self.lang_to_id.items()}  # id → "es"
         self.threads = GENERATION_THREADS if device == "cpu" else None
+        # On a CPU every clip is a 30 s window and batches past a few clips only add padding and cache
+        # misses: served at concurrency 16, batches of 16 gave 0.59 clips/s where batches of 4-8 give 0.8
+        # in process (bench/audio.py). A GPU takes the whole batch.
+        self.clips_per_pass = CPU_CLIPS_PER_PASS if device == "cpu" else 64
 
     @property
     def languages(self) -> list[str]:
@@ -176,10 +181,13 @@ class WhisperPredictor:
         audible = [i for i, s in enumerate(samples) if not is_silent(s)]
         if not audible:
             return results
+        step = self.clips_per_pass
         with torch_threads(self.threads) if self.threads else contextlib.nullcontext():
-            texts, languages = self._run([samples[i] for i in audible], [requests[i] for i in audible])
-        for i, text, language in zip(audible, texts, languages, strict=True):
-            results[i] = {"text": text, "language": language}
+            for start in range(0, len(audible), step):
+                part = audible[start : start + step]
+                texts, languages = self._run([samples[i] for i in part], [requests[i] for i in part])
+                for i, text, language in zip(part, texts, languages, strict=True):
+                    results[i] = {"text": text, "language": language}
         return results
 
     def _run(self, samples: list[np.ndarray], requests: list[tuple[str, str | None]]) -> tuple[list[str], list[str]]:
