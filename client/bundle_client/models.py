@@ -94,6 +94,7 @@ class EmbeddingResult(_Answer):
     family: str | None = Field(default=None, description="The encoder's name in /models (servers from 0.2).")
     arm: str | None = Field(default=None, description="The routing arm that answered (servers from 0.2).")
     policy: str | None = Field(default=None, description="How the encoder was chosen (servers from 0.2).")
+    degraded: bool = Field(default=False, description="Answered by a cheaper model under overload (0.4).")
     elapsed_ms: float
 
 
