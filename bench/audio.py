@@ -92,6 +92,22 @@ def decoded(clips: list[bytes], rate: int) -> list[Any]:
     return [audio.decode(c, rate, 60.0) for c in clips]
 
 
+def timed_batches(
+    name: str, predictor: Any, items: list[dict[str, Any]], seconds_of_audio: float, batches: list[int]
+) -> dict[str, Any]:
+    """Clips/s and real-time factor of ``predictor`` over ``items`` at each batch size (after a warm-up)."""
+    predictor.predict(items[:1])
+    rows = {}
+    for size in batches:
+        started = time.perf_counter()
+        for i in range(0, len(items), size):
+            predictor.predict(items[i : i + size])
+        took = time.perf_counter() - started
+        rows[f"batch {size}"] = {"clips_per_s": round(len(items) / took, 2), "rtf": round(took / seconds_of_audio, 3)}
+        logger.info("%s batch %d: %s", name, size, rows[f"batch {size}"])
+    return rows
+
+
 def inprocess_speech(store_name: str, clips: list[Any], batches: list[int], threads: int) -> dict[str, Any]:
     import bentoml
     import torch
@@ -102,17 +118,7 @@ def inprocess_speech(store_name: str, clips: list[Any], batches: list[int], thre
     torch.set_num_threads(threads)
     predictor = WhisperPredictor(bentoml.models.get(f"{store_name}:latest").path, "cpu")
     items = [{"pcm16": audio.to_pcm16(c.samples), "task": "transcribe", "language": "en"} for c in clips]
-    predictor.predict(items[:1])  # warm-up
-    seconds_of_audio = sum(c.seconds for c in clips)
-    rows = {}
-    for size in batches:
-        started = time.perf_counter()
-        for i in range(0, len(items), size):
-            predictor.predict(items[i : i + size])
-        took = time.perf_counter() - started
-        rows[f"batch {size}"] = {"clips_per_s": round(len(items) / took, 2), "rtf": round(took / seconds_of_audio, 3)}
-        logger.info("%s batch %d: %s", store_name, size, rows[f"batch {size}"])
-    return rows
+    return timed_batches(store_name, predictor, items, sum(c.seconds for c in clips), batches)
 
 
 def inprocess_music(clips: list[Any], batches: list[int]) -> dict[str, Any]:
@@ -133,16 +139,7 @@ def inprocess_music(clips: list[Any], batches: list[int]) -> dict[str, Any]:
         "min_note_ms": DEFAULT_MIN_NOTE_MS,
     }
     items = [{"pcm16": audio.to_pcm16(c.samples), **options} for c in clips]
-    predictor.predict(items[:1])
-    seconds_of_audio = sum(c.seconds for c in clips)
-    rows = {}
-    for size in batches:
-        started = time.perf_counter()
-        for i in range(0, len(items), size):
-            predictor.predict(items[i : i + size])
-        took = time.perf_counter() - started
-        rows[f"batch {size}"] = {"clips_per_s": round(len(items) / took, 2), "rtf": round(took / seconds_of_audio, 3)}
-    return rows
+    return timed_batches("music_basic_pitch", predictor, items, sum(c.seconds for c in clips), batches)
 
 
 async def closed_loop(

@@ -57,21 +57,8 @@ export class ApiClient {
    * @returns {Promise<{data: any, roundTripMs: number}>}
    */
   async post(path, body, signal) {
-    const started = performance.now();
-    const response = await this.#fetch(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal,
-    });
-    const text = await response.text();
-    const data = parseJson(text);
-    const roundTripMs = performance.now() - started;
-    if (!response.ok) throw errorFor(response.status, data, text);
-    if (data === undefined) {
-      throw new ApiError("server", `The service answered ${path} with something that is not JSON.`, response.status);
-    }
-    return { data, roundTripMs };
+    const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal };
+    return this.#postFor(path, init);
   }
 
   /**
@@ -81,8 +68,13 @@ export class ApiClient {
    * @returns {Promise<{data: any, roundTripMs: number}>}
    */
   async postForm(path, form) {
+    return this.#postFor(path, { method: "POST", body: form }); // the browser sets the multipart boundary
+  }
+
+  /** A POST's JSON answer and round-trip time, or the ApiError its status means. @param {string} path @param {RequestInit} init */
+  async #postFor(path, init) {
     const started = performance.now();
-    const response = await this.#fetch(path, { method: "POST", body: form }); // the browser sets the boundary
+    const response = await this.#fetch(path, init);
     const text = await response.text();
     const data = parseJson(text);
     const roundTripMs = performance.now() - started;

