@@ -76,6 +76,7 @@ class BundleService:
                 evaluation=m.metadata.get("evaluation"),
                 params=m.metadata.get("params", {}),
                 data_sha256=m.metadata.get("data", {}).get("sha256"),
+                runtime=m.runtime or None,
             )
             for m in await self.pool.catalog()
         ]

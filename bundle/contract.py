@@ -147,6 +147,11 @@ class ModelInfo(BaseModel):
     )
     params: dict[str, Any] = Field(description="Training or import parameters recorded when it was made.")
     data_sha256: str | None = Field(default=None, description="Checksum of the training data.")
+    runtime: str | None = Field(
+        default=None,
+        description="How the model runs, for models with a choice (fp32, bf16, onnx, onnx_int8), and why.",
+        examples=["onnx_int8: fastest measured on this machine within quality"],
+    )
 
 
 class TaskInfo(BaseModel):

@@ -29,6 +29,7 @@ class LoadedModel(BaseModel):
     created_at: str
     labels: dict[str, str]
     metadata: dict[str, Any]
+    runtime: str = ""  # how it runs, for models with a choice (tasks/embedding/runtimes.py); "" otherwise
 
     @property
     def name(self) -> str:

@@ -35,6 +35,12 @@ class ModelDeployment(_Strict):
     store_name: str = Field(min_length=1, description="model name in the Bento store")
     runner: RunnerName
     versions: list[str] = Field(default=["latest"], min_length=1)
+    runtime: str = Field(
+        default="auto",
+        pattern=r"^[a-z0-9_]+$",
+        description="how the model runs (fp32, bf16, onnx, onnx_int8 for the transformer encoders); auto: the "
+        "fastest whose quality the model version's own measurements vouch for",
+    )
 
     @field_validator("versions")
     @classmethod

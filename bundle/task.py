@@ -6,7 +6,8 @@ A task (sentiment, embedding, ...) declares in one class, in its own folder unde
   that turns a request into model inputs (pre-processing), asks the gateway for outputs, and builds
   the response (post-processing);
 - ``load_model``: how a stored model of each kind becomes a :class:`Predictor` (``predict`` takes a
-  batch of inputs and returns one output per input; runners call it, nothing else loads a model);
+  batch of inputs and returns one output per input; runners call it, nothing else loads a model), on
+  which device and, for tasks that list ``runtimes``, which runtime (serving.yaml ``models.<m>.runtime``);
 - ``store_models``: the module that creates each Bento store name (a trainer or an importer), which
   ``make serve`` runs when serving.yaml asks for a model the store lacks (``slow_store_models``: the ones
   that take minutes, made in the background while the service already answers with the others);
@@ -64,14 +65,18 @@ class Task(abc.ABC):
     # whether a model's input is a text: the Open Inference Protocol's BYTES input (bundle/oip.py) serves
     # only those; audio tasks take uploaded files through their own endpoints (bundle/audio.py)
     text_inputs: ClassVar[bool] = True
+    # the runtimes its models may be asked to run on besides "auto" (serving.yaml models.<name>.runtime);
+    # a task without any ignores the setting, and the runner refuses to start if one is asked for
+    runtimes: ClassVar[tuple[str, ...]] = ()
 
     @property
     @abc.abstractmethod
     def endpoints(self) -> list[Endpoint]: ...
 
     @abc.abstractmethod
-    def load_model(self, kind: str, path: str, device: str) -> Predictor:
-        """Load a stored model of this task. ``kind`` is the model's ``pipeline`` label."""
+    def load_model(self, kind: str, path: str, device: str, runtime: str = "auto") -> Predictor:
+        """Load a stored model of this task. ``kind`` is the model's ``pipeline`` label; ``runtime`` is
+        "auto" or one of ``runtimes``."""
 
     def input_cost(self, item: Any) -> int:
         """A cheap size of one input, for length-sorted forward passes; default: its length."""

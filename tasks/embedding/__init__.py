@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 from bundle.contract import answered
 from bundle.task import Endpoint, Predictor, Task
 from tasks.embedding.contract import EmbedRequest, EmbedResponse
+from tasks.embedding.runtimes import RUNTIMES
 
 if TYPE_CHECKING:  # the gateway needs BentoML; the encoder does not
     from bundle.gateway import TaskGateway
 
 
 class EncoderPredictor:
-    def __init__(self, path: str, device: str) -> None:
+    def __init__(self, path: str, device: str, runtime: str) -> None:
         from tasks.embedding.encoder import SentenceEncoder
 
-        self.encoder = SentenceEncoder(path, device=device)
+        self.encoder = SentenceEncoder(path, device=device, runtime=runtime)
+        self.runtime = f"{self.encoder.runtime}: {self.encoder.runtime_reason}"
 
     def predict(self, inputs: Sequence[Any]) -> list[list[float]]:
         return self.encoder.embed(list(inputs), batch_size=max(len(inputs), 1)).tolist()
@@ -51,11 +53,13 @@ class EmbeddingTask(Task):
 
     tensor_outputs = [("embedding", "FP32", [-1, 384])]
 
-    def load_model(self, kind: str, path: str, device: str) -> Predictor:
+    runtimes = RUNTIMES
+
+    def load_model(self, kind: str, path: str, device: str, runtime: str = "auto") -> Predictor:
         # one kind so far; models imported before the label existed carry none
         if kind not in ("", "sentence_encoder"):
             raise ValueError(f"unknown embedding model kind {kind!r}; known kinds: ['sentence_encoder']")
-        return EncoderPredictor(path, device)
+        return EncoderPredictor(path, device, runtime)
 
     def agree(self, ours: Any, theirs: Any) -> bool:
         # vectors of two encoders agree when they point the same way

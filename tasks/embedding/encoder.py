@@ -14,12 +14,16 @@ before ``transformers`` is imported, so an accidental hub call fails loudly inst
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from tasks.embedding import runtimes
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -30,6 +34,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 if TYPE_CHECKING:
     import torch
+
+logger = logging.getLogger("bentoml.bundle.encoder")
 
 # Tokens per text, [CLS] and [SEP] included. The longest movie snippet has 79 tokens, so training never
 # truncates; longer request texts are cut here, which bounds the cost of one long text padding a whole
@@ -61,9 +67,21 @@ def index_batches(order: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 class SentenceEncoder:
-    """Tokenizer + MiniLM encoder + masked mean pooling + L2 normalisation."""
+    """Tokenizer + MiniLM encoder + masked mean pooling + L2 normalisation.
 
-    def __init__(self, path: str | Path | None = None, device: str | None = None, max_tokens: int = MAX_TOKENS) -> None:
+    ``runtime`` says how ``embed`` runs the encoder (tasks/embedding/runtimes.py): ``fp32`` (PyTorch, the
+    default and what training uses), ``bf16``, ``onnx``, ``onnx_int8``, or ``auto`` (serving's default:
+    the fastest runtime whose quality this model version's manifest vouches for). ``forward`` is always
+    PyTorch fp32 (training differentiates through it)."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        device: str | None = None,
+        max_tokens: int = MAX_TOKENS,
+        runtime: str = "fp32",
+    ) -> None:
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
         self.source = str(path or default_encoder_path())
@@ -72,6 +90,16 @@ class SentenceEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.source)
         self.model = AutoModel.from_pretrained(self.source).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
+        self.runtime, self.runtime_reason = runtimes.choose(runtime, self.source, str(self.device))
+        if runtime != "fp32":
+            logger.info(
+                "encoder %s runs on runtime %s (asked: %s): %s", self.source, self.runtime, runtime, self.runtime_reason
+            )
+        self._onnx = (
+            runtimes.onnx_encoder(self.runtime, self.source, torch.get_num_threads())
+            if self.runtime in runtimes.ONNX_FILES
+            else None
+        )
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Pad to the longest text in this batch, truncate at ``max_tokens``."""
@@ -98,8 +126,22 @@ class SentenceEncoder:
         import torch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if self._onnx is not None:
+            for idx in index_batches(self.length_order(texts), batch_size):
+                batch = self.tokenizer(
+                    [texts[i] for i in idx],
+                    padding="longest",
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_tensors="np",
+                )
+                out[list(idx)] = self._onnx(batch)
+            return out
         self.model.eval()
-        with torch.inference_mode():
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16) if self.runtime == "bf16" else nullcontext()
+        )
+        with torch.inference_mode(), autocast:
             for idx in index_batches(self.length_order(texts), batch_size):
                 emb = self.forward(self.tokenize([texts[i] for i in idx]))
                 out[list(idx)] = emb.float().cpu().numpy()

@@ -61,7 +61,7 @@ class MusicTask(AudioTask):
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint("/music/notes", NotesRequest, NotesResponse, notes)]
 
-    def load_model(self, kind: str, path: str, device: str) -> Predictor:
+    def load_model(self, kind: str, path: str, device: str, runtime: str = "auto") -> Predictor:
         if kind != PIPELINE:
             raise ValueError(f"unknown music model kind {kind!r}; known kinds: [{PIPELINE!r}]")
         from tasks.music.basic_pitch import BasicPitchPredictor

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bundle.contract import answered
 from bundle.task import Endpoint, Predictor, Task
+from tasks.embedding.runtimes import RUNTIMES
 from tasks.sentiment.contract import (
     BatchRequest,
     BatchResponse,
@@ -40,9 +41,19 @@ class ProbabilitiesPredictor:
 
     def __init__(self, pipeline: SentimentPipeline) -> None:
         self.pipeline = pipeline
+        self.runtime = encoder_runtime(pipeline)
 
     def predict(self, inputs: Sequence[Any]) -> list[list[float]]:
         return [[float(p) for p in row] for row in self.pipeline.predict_proba(list(inputs))]
+
+
+def encoder_runtime(pipeline: Any) -> str:
+    """The runtime of the pipeline's transformer encoder and why it was chosen ("" for the classic ones)."""
+    while hasattr(pipeline, "inner"):  # a calibrated wrapper
+        pipeline = pipeline.inner
+    member = getattr(pipeline, "transformer", pipeline)  # the stack's transformer member
+    encoder = getattr(member, "encoder", None)
+    return f"{encoder.runtime}: {encoder.runtime_reason}" if encoder is not None else ""
 
 
 def to_prediction(probabilities: Sequence[float]) -> Prediction:
@@ -135,10 +146,12 @@ class SentimentTask(Task):
     def to_tensors(self, outputs: Sequence[Any]) -> dict[str, list[Any]]:
         return {"label": self.output_labels(outputs), "probabilities": [list(p) for p in outputs]}
 
-    def load_model(self, kind: str, path: str, device: str) -> Predictor:
+    runtimes = RUNTIMES  # of the transformer encoder; the classic families have one way to run
+
+    def load_model(self, kind: str, path: str, device: str, runtime: str = "auto") -> Predictor:
         from tasks.sentiment.pipelines import load_pipeline
 
-        return ProbabilitiesPredictor(load_pipeline(kind, path, device=device))
+        return ProbabilitiesPredictor(load_pipeline(kind, path, device=device, runtime=runtime))
 
     def describe_outputs(self, outputs: Sequence[Any]) -> dict[str, Any]:
         return {"label": self.output_labels(outputs), "p_positive": [round(float(p[1]), 6) for p in outputs]}

@@ -150,7 +150,7 @@ class SpeechTask(AudioTask):
             Endpoint("/sentiment/speech", SpeechSentimentRequest, SpeechSentimentResponse, sentiment_of_speech),
         ]
 
-    def load_model(self, kind: str, path: str, device: str) -> Predictor:
+    def load_model(self, kind: str, path: str, device: str, runtime: str = "auto") -> Predictor:
         if kind != PIPELINE:
             raise ValueError(f"unknown speech model kind {kind!r}; known kinds: [{PIPELINE!r}]")
         from tasks.speech.whisper import WhisperPredictor

@@ -74,7 +74,7 @@ class TranslationTask(Task):
 
     tensor_outputs = [("translation", "BYTES", [-1])]
 
-    def load_model(self, kind: str, path: str, device: str) -> Predictor:
+    def load_model(self, kind: str, path: str, device: str, runtime: str = "auto") -> Predictor:
         if kind != PIPELINE:
             raise ValueError(f"unknown translation model kind {kind!r}; known kinds: [{PIPELINE!r}]")
         return MarianPredictor(path, device)

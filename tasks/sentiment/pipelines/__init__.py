@@ -26,12 +26,15 @@ PIPELINES: dict[str, type[SentimentPipeline]] = {
 }
 
 
-def load_pipeline(kind: str, path: str, device: str | None = None) -> SentimentPipeline:
-    """A stored sentiment model; ``device`` matters only to the transformer (the classic ones run on the CPU)."""
+def load_pipeline(kind: str, path: str, device: str | None = None, runtime: str = "fp32") -> SentimentPipeline:
+    """A stored sentiment model; ``device`` and ``runtime`` matter only to the pipelines with a transformer
+    encoder (the classic ones run on the CPU in plain Python and NumPy)."""
     try:
         cls = PIPELINES[kind]
     except KeyError:
         raise ValueError(f"unknown pipeline kind {kind!r}; known kinds: {sorted(PIPELINES)}") from None
+    if cls.takes_runtime:
+        return calibrated(cls.load(path, device=device, runtime=runtime), path)  # type: ignore[call-arg]
     return calibrated(cls.load(path, device=device), path)
 
 

@@ -14,6 +14,8 @@ LABELS: tuple[str, ...] = ("negative", "positive")
 
 class SentimentPipeline(abc.ABC):
     kind: ClassVar[str]
+    # whether ``load`` takes a ``runtime`` (pipelines with a transformer encoder: tasks/embedding/runtimes.py)
+    takes_runtime: ClassVar[bool] = False
 
     @abc.abstractmethod
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> SentimentPipeline: ...

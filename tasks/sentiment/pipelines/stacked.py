@@ -75,6 +75,7 @@ def gated_features(
 
 class StackedPipeline(SentimentPipeline):
     kind = "stacked"
+    takes_runtime = True  # its transformer member's encoder
 
     def __init__(
         self,
@@ -162,14 +163,16 @@ class StackedPipeline(SentimentPipeline):
         )
 
     @classmethod
-    def load(cls, path: str, device: str | None = None) -> StackedPipeline:
+    def load(cls, path: str, device: str | None = None, runtime: str = "fp32") -> StackedPipeline:
         folder = Path(path)
         config = json.loads((folder / _CONFIG).read_text())
         parts = joblib.load(folder / _PARTS)
         return cls(
             vader=VaderPipeline.load(str(folder / MEMBER_DIRS["vader"])),
             tfidf=TfidfLogRegPipeline.load(str(folder / MEMBER_DIRS["tfidf"])),
-            transformer=TransformerPipeline.load(str(folder / MEMBER_DIRS["transformer"]), device=device),
+            transformer=TransformerPipeline.load(
+                str(folder / MEMBER_DIRS["transformer"]), device=device, runtime=runtime
+            ),
             embedding_head=parts["embedding_head"],
             gate=parts["gate"],
             combiner=parts["combiner"],

@@ -79,6 +79,7 @@ def deterministic_algorithms() -> Iterator[None]:
 
 class TransformerPipeline(SentimentPipeline):
     kind = "transformer"
+    takes_runtime = True
 
     def __init__(
         self,
@@ -99,10 +100,12 @@ class TransformerPipeline(SentimentPipeline):
         seed: int = 0,
         device: str | None = None,
         encoder_tag: str | None = None,
+        runtime: str = "fp32",
     ) -> None:
         """
         ``encoder_path`` is a folder of ``save_pretrained`` files (default: the packaged MiniLM);
-        ``encoder_tag`` is recorded in ``params()`` when the folder came from the Bento store.
+        ``encoder_tag`` is recorded in ``params()`` when the folder came from the Bento store; ``runtime``
+        is how inference runs the encoder (tasks/embedding/runtimes.py; training is always PyTorch fp32).
         ``C`` is the inverse regularisation of the logistic regression used by ``mode="frozen"`` and
         by ``head_init="probe"``; ``lr``/``head_lr`` are AdamW learning rates of encoder and head
         (the head starts far from its optimum and needs larger steps). ``max_steps``, when given, is the
@@ -116,7 +119,7 @@ class TransformerPipeline(SentimentPipeline):
         self.lr, self.head_lr, self.weight_decay, self.warmup, self.C = lr, head_lr, weight_decay, warmup, C
         self.group_by_length = group_by_length
         self.max_steps, self.seed, self.encoder_tag = max_steps, seed, encoder_tag
-        self.encoder = SentenceEncoder(encoder_path, device=device, max_tokens=max_tokens)
+        self.encoder = SentenceEncoder(encoder_path, device=device, max_tokens=max_tokens, runtime=runtime)
         torch.manual_seed(seed)  # the random head init below, when it is used, is reproducible
         self.head = torch.nn.Linear(self.encoder.dim, len(LABELS)).to(self.encoder.device).eval()
         self.fitted = False
@@ -146,12 +149,9 @@ class TransformerPipeline(SentimentPipeline):
         if not self.fitted:
             raise RuntimeError("pipeline is not fitted")
         out = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
-        self.encoder.model.eval()
         self.head.eval()
-        with torch.inference_mode():
-            for idx in index_batches(self.encoder.length_order(texts), batch_size):
-                logits = self.head(self.encoder.forward(self.encoder.tokenize([texts[i] for i in idx])))
-                out[list(idx)] = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        for idx in index_batches(self.encoder.length_order(texts), batch_size):
+            out[list(idx)] = self.head_proba(self.encoder.embed([texts[i] for i in idx], batch_size=len(idx)))
         return out
 
     # ---------------------------------------------------------------- training
@@ -351,7 +351,7 @@ class TransformerPipeline(SentimentPipeline):
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2))
 
     @classmethod
-    def load(cls, path: str, device: str | None = None) -> TransformerPipeline:
+    def load(cls, path: str, device: str | None = None, runtime: str = "fp32") -> TransformerPipeline:
         from safetensors.torch import load_file
 
         folder = Path(path)
@@ -359,7 +359,11 @@ class TransformerPipeline(SentimentPipeline):
         if tuple(config["labels"]) != LABELS:
             raise ValueError(f"{folder}: saved labels {config['labels']} differ from {list(LABELS)}")
         pipe = cls(
-            folder / ENCODER_DIR, **config["hyperparameters"], device=device, encoder_tag=config["encoder_source"]
+            folder / ENCODER_DIR,
+            **config["hyperparameters"],
+            device=device,
+            encoder_tag=config["encoder_source"],
+            runtime=runtime,
         )
         pipe.head.load_state_dict(load_file(folder / HEAD_FILE, device=str(pipe.device)))
         pipe.fit_info = dict(config["fit"])

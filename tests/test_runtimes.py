@@ -1,0 +1,107 @@
+"""Encoder runtimes: the choice at load time, and the exported artefacts of real (tiny) stored models."""
+
+from __future__ import annotations
+
+import json
+
+import bentoml
+import numpy as np
+import pytest
+
+from tasks.embedding import runtimes
+
+
+def write_manifest(folder, entries):
+    (folder / runtimes.RUNTIME_DIR).mkdir(parents=True, exist_ok=True)
+    for name in entries:
+        if name in runtimes.ONNX_FILES:
+            (folder / runtimes.RUNTIME_DIR / runtimes.ONNX_FILES[name]).write_bytes(b"")
+    runtimes.write_manifest(folder, {"runtimes": entries})
+
+
+def entry(ok, rate=None, machine=None):
+    speed = {"machine": machine or runtimes.machine_signature("cpu"), "sentences_per_s": {"16": rate or 0}}
+    return {"quality_ok": ok, "speed": speed}
+
+
+def test_without_measurements_auto_is_fp32_and_says_how_to_add_them(tmp_path):
+    runtime, why = runtimes.choose("auto", tmp_path, "cpu")
+    assert runtime == "fp32"
+    assert "python -m train.export_runtimes" in why
+
+
+def test_auto_takes_the_fastest_measured_here_among_those_within_quality(tmp_path):
+    write_manifest(tmp_path, {"fp32": entry(True, 50), "onnx": entry(True, 90), "onnx_int8": entry(False, 200)})
+    runtime, why = runtimes.choose("auto", tmp_path, "cpu")
+    assert runtime == "onnx"  # int8 is faster but failed its quality check
+    assert "fastest measured on this machine" in why
+
+
+def test_auto_on_another_machine_uses_the_preference_order(tmp_path):
+    other = "cpu Some Other CPU, 64 threads"
+    write_manifest(
+        tmp_path, {"fp32": entry(True, 900, other), "onnx": entry(True, 10, other), "onnx_int8": entry(True, 5, other)}
+    )
+    runtime, why = runtimes.choose("auto", tmp_path, "cpu")
+    assert runtime == "onnx_int8"
+    assert "not measured on this machine" in why
+
+
+def test_a_runtime_asked_for_by_name_must_exist_and_run_here(tmp_path):
+    with pytest.raises(runtimes.RuntimeUnavailable, match="python -m train.export_runtimes"):
+        runtimes.choose("onnx", tmp_path, "cpu")
+    with pytest.raises(runtimes.RuntimeUnavailable, match="unknown runtime 'tensorrt'"):
+        runtimes.choose("tensorrt", tmp_path, "cpu")
+    if not runtimes.native_bf16("cpu"):
+        with pytest.raises(runtimes.RuntimeUnavailable, match="no native bfloat16"):
+            runtimes.choose("bf16", tmp_path, "cpu")
+    assert runtimes.choose("fp32", tmp_path, "cpu") == ("fp32", "asked for by name")
+
+
+@pytest.mark.parametrize("family", ["transformer", "stacked"])
+def test_trained_models_are_stored_with_measured_runtimes(tiny_models, family):
+    from train.export_runtimes import encoder_dirs
+
+    model = bentoml.models.get(tiny_models[family])
+    measured = model.info.metadata["runtimes"]
+    for name in ("fp32", "onnx", "onnx_int8"):
+        assert set(measured[name]["quality"]["validation_accuracy"]) == set(model.info.metadata["claims"])
+        assert measured[name]["speed"]["sentences_per_s"]["16"] > 0
+    assert measured["fp32"]["quality_ok"]  # the reference qualifies against itself
+    (folder,) = encoder_dirs(model.path)
+    manifest = json.loads((folder / runtimes.RUNTIME_DIR / runtimes.MANIFEST).read_text())
+    assert manifest["runtimes"]["onnx"]["sha256"] == measured["onnx"]["sha256"]
+
+
+def test_onnx_reproduces_fp32_and_int8_stays_close(tiny_models):
+    from tasks.sentiment.pipelines import load_pipeline
+
+    path = bentoml.models.get(tiny_models["transformer"]).path
+    texts = ["a gorgeous, witty film", "dull and far too long", "ok", "the plot makes no sense at all, sadly"]
+    fp32 = load_pipeline("transformer", path, runtime="fp32").predict_proba(texts)
+    onnx = load_pipeline("transformer", path, runtime="onnx").predict_proba(texts)
+    int8 = load_pipeline("transformer", path, runtime="onnx_int8").predict_proba(texts)
+    np.testing.assert_allclose(onnx, fp32, atol=1e-4)
+    assert np.abs(int8 - fp32).max() < 0.05
+
+
+def test_embedding_model_runtimes_are_measured_by_cosine(tiny_models):
+    measured = bentoml.models.get(tiny_models["embedding"]).info.metadata["runtimes"]
+    assert measured["onnx"]["quality"]["min_cosine_to_fp32"] > 0.9999
+    assert measured["onnx"]["quality_ok"]
+
+
+def test_a_new_version_gets_runtimes_added(tiny_models, tiny_data_dir):
+    from train.export_runtimes import export_new_version
+
+    source = tiny_models["transformer"]
+    assert export_new_version(source) == source  # it has them already
+    new = export_new_version(source, force=True, data_dir=tiny_data_dir)
+    try:
+        assert new != source
+        info = bentoml.models.get(new).info
+        assert info.metadata["runtimes_added_to"] == source
+        assert info.labels == bentoml.models.get(source).info.labels
+        assert info.metadata["runtimes"]["onnx"]["quality_ok"]
+    finally:
+        bentoml.models.delete(new)  # the other tests serve the tiny model as trained
