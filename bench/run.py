@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, procstat, report, sentences, suites
-from bench.servers import ROOT, Launcher, ServerSpec, VariantError, probe
+from bench.servers import ROOT, Launcher, ServerSpec, VariantError, oip_body, probe
 from bundle.settings import load_settings
 
 logger = logging.getLogger("bench")
@@ -84,24 +84,25 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def versions(peers_python: Path | None) -> dict[str, Any]:
+def versions(peers_python: Path | None, mlserver_python: Path | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "python": platform.python_version(),
         **{d: _version(d) for d in ("bentoml", "torch", "transformers", "tokenizers", "uvicorn", "starlette")},
         "uvloop_in_project_env": _version("uvloop"),
         "wrk": loadgen.wrk_version(),
     }
-    if peers_python is not None:
-        code = (
-            "import json, importlib.metadata as m\n"
-            "def v(d):\n"
-            "    try: return m.version(d)\n"
-            "    except m.PackageNotFoundError: return None\n"
-            "print(json.dumps({d: v(d) for d in ('ray', 'fastapi', 'uvicorn', 'uvloop')}))"
-        )
-        res = subprocess.run([str(peers_python), "-c", code], capture_output=True, text=True, check=False)
-        if res.returncode == 0:
-            out["peers_env"] = json.loads(res.stdout)
+    code = (
+        "import json, importlib.metadata as m\n"
+        "def v(d):\n"
+        "    try: return m.version(d)\n"
+        "    except m.PackageNotFoundError: return None\n"
+        "print(json.dumps({d: v(d) for d in ('ray', 'fastapi', 'uvicorn', 'uvloop', 'litserve', 'mlserver')}))"
+    )
+    for key, python in (("peers_env", peers_python), ("mlserver_env", mlserver_python)):
+        if python is not None:
+            res = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+            if res.returncode == 0:
+                out[key] = {k: v for k, v in json.loads(res.stdout).items() if v}
     return out
 
 
@@ -185,8 +186,11 @@ def run_inprocess(
     per_point: int,
     repeats: int,
     forward_batch_size: int | None = None,
+    runtime: str = "fp32",
+    accuracy: bool = False,
 ) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.inprocess", "--model-path", model_path, "--sentences", str(bodies)]
+    cmd += ["--runtime", runtime] + (["--accuracy"] if accuracy else [])
     cmd += ["--threads", str(threads), "--batch-sizes", ",".join(map(str, batch_sizes))]
     cmd += ["--forward-batch-size", str(forward_batch_size or 0)]
     cmd += ["--sentences-per-point", str(per_point), "--repeats", str(repeats)]
@@ -207,6 +211,17 @@ def run_inprocess(
     out["cores"] = round(child, 3)
     out["other_cores"] = round(max(0.0, procstat.machine_cores(before, after) - child), 3)
     return out
+
+
+def measured_runtimes(model_path: str) -> list[str]:
+    """fp32 and every other runtime the stored model was exported to that can run on this CPU."""
+    from tasks.embedding import runtimes
+    from train.export_runtimes import encoder_dirs
+
+    (folder,) = encoder_dirs(model_path)
+    entries = runtimes.read_manifest(folder)["runtimes"]
+    others = [n for n, e in entries.items() if n != "fp32" and "skipped" not in e]
+    return ["fp32"] + [n for n in others if runtimes.unsupported_reason(n, "cpu") is None]
 
 
 def reference_probabilities(model_path: str, texts: list[str]) -> list[float]:
@@ -345,6 +360,20 @@ class Guard:
     wait_s: float = 300.0
 
 
+def served_runtime(server: Any) -> str | None:
+    """The transformer's encoder runtime as the server reports it (peers run PyTorch fp32)."""
+    if server.spec.kind in ("fastapi", "ray", "litserve", "mlserver"):
+        return "fp32"
+    if server.spec.kind != "bentoml":
+        return None
+    from bench.servers import http
+
+    status, body = http("POST", f"{server.base}/models", {})
+    models = json.loads(body).get("models", []) if status == 200 else []
+    found = next((m.get("runtime") for m in models if m.get("family") == "transformer"), None)
+    return found.split(":")[0] if found else None
+
+
 def measure_server(
     launcher: Launcher,
     spec: ServerSpec,
@@ -360,8 +389,9 @@ def measure_server(
     logger.info("starting %s", spec.name)
     with launcher.start(spec) as server:
         answers = probe(server, probe_texts)
+        runtime = served_runtime(server)
         max_diff = max(abs(a - b) for a, b in zip(answers, reference, strict=True))
-        body_file = bodies["runner" if spec.kind == "bentoml-runner" else "entry"]
+        body_file = bodies[{"bentoml-runner": "runner", "mlserver": "oip"}.get(spec.kind, "entry")]
         pids = {pid for root in server.roots() for pid, _ in procstat.tree(root)}
         off_loopback = procstat.sockets_off_loopback(pids)
         if off_loopback:
@@ -416,6 +446,7 @@ def measure_server(
                 **server.info,
             },
             "probe_max_abs_diff_vs_inprocess": round(max_diff, 7),
+            "runtime": runtime,
             "sockets_off_loopback": off_loopback,
             "points": points,
         }
@@ -441,6 +472,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-fastapi", action="store_true")
+    parser.add_argument("--no-litserve", action="store_true")
+    parser.add_argument("--no-mlserver", action="store_true")
     parser.add_argument("--no-inprocess", action="store_true")
     parser.add_argument("--inprocess-threads", type=int, default=2)
     parser.add_argument("--bentoml-home", default=os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml")))
@@ -473,7 +506,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.retries is None:
         args.retries = 0 if quick else 2
     if quick:
-        args.no_ray = args.no_fastapi = True
+        args.no_ray = args.no_fastapi = args.no_litserve = args.no_mlserver = True
     return args
 
 
@@ -491,12 +524,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from bench import peers_env
 
     peers_python: Path | None = None
-    wants_peers = args.suite == "main" and not (args.no_ray and args.no_fastapi)
+    wants_peers = args.suite == "main" and not (args.no_ray and args.no_fastapi and args.no_litserve)
     if wants_peers:
         if not peers_env.ready():
-            logger.info("creating the peers environment (Ray Serve, FastAPI) at %s", peers_env.peers_dir())
+            logger.info("creating the peers environment (Ray Serve, FastAPI, LitServe) at %s", peers_env.peers_dir())
             peers_env.create()
         peers_python = peers_env.peers_python()
+    mlserver_python: Path | None = None
+    if args.suite == "main" and not args.no_mlserver:
+        if not peers_env.ready("mlserver"):
+            logger.info("creating the MLServer environment at %s", peers_env.peers_dir("mlserver"))
+            peers_env.create("mlserver")
+        mlserver_python = peers_env.peers_python("mlserver")
 
     model_tag, model_path = resolve_model(args.bentoml_home)
     texts = sentences.movie_sentences(data_dir=args.data_dir)
@@ -508,11 +547,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with bodies["runner"].open("w") as fh:
         for t in texts:
             fh.write(json.dumps({"items": [{"model_tag": model_tag, "data": t}]}) + "\n")
+    bodies["oip"] = workdir / "oip-bodies.jsonl"
+    with bodies["oip"].open("w") as fh:
+        for t in texts:
+            fh.write(json.dumps(oip_body(t)) + "\n")
     probe_texts = texts[:3]
     reference = reference_probabilities(model_path, probe_texts)
 
     specs = (
-        suites.main_suite(fastapi=not args.no_fastapi, ray=not args.no_ray)
+        suites.main_suite(
+            fastapi=not args.no_fastapi,
+            ray=not args.no_ray,
+            litserve=not args.no_litserve,
+            mlserver=not args.no_mlserver,
+        )
         if args.suite == "main"
         else suites.SUITES[args.suite]()
     )
@@ -525,7 +573,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quick": args.quick,
         "date": started_at.isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "versions": versions(peers_python),
+        "versions": versions(peers_python, mlserver_python),
         "model": {"tag": model_tag, "bentoml_home": args.bentoml_home},
         "inputs": {**sentences.describe(texts), "source": "VADER movie-review snippets, 9-20 words"},
         "method": {
@@ -543,20 +591,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not args.no_inprocess:
             sizes = [1, 4] if args.quick else [1, 4, 16, 64]
             logger.info("in-process limit, %d torch threads, batch sizes %s", args.inprocess_threads, sizes)
-            for attempt in range(args.retries + 1):
-                result["inprocess"] = run_inprocess(
-                    model_path,
-                    bodies["entry"],
-                    args.inprocess_threads,
-                    sizes,
-                    per_point=64 if args.quick else 1024,
-                    repeats=1 if args.quick else 3,
-                    forward_batch_size=load_settings(ROOT / "serving.yaml").runners["gpu"].forward_batch_size,
-                )
-                if result["inprocess"]["other_cores"] <= args.max_other_cores or attempt == args.retries:
-                    break
-                logger.warning("in-process limit disturbed by other processes; measuring again when quiet")
-                wait_until_others_idle([], args.max_other_cores, 300)
+            result["inprocess_runtimes"] = {}
+            for runtime in measured_runtimes(model_path):
+                for attempt in range(args.retries + 1):
+                    measured = run_inprocess(
+                        model_path,
+                        bodies["entry"],
+                        args.inprocess_threads,
+                        sizes,
+                        per_point=64 if args.quick else 1024,
+                        repeats=1 if args.quick else 3,
+                        forward_batch_size=load_settings(ROOT / "serving.yaml").runners["gpu"].forward_batch_size,
+                        runtime=runtime,
+                        accuracy=not args.quick,
+                    )
+                    if measured["other_cores"] <= args.max_other_cores or attempt == args.retries:
+                        break
+                    logger.warning("in-process limit disturbed by other processes; measuring again when quiet")
+                    wait_until_others_idle([], args.max_other_cores, 300)
+                logger.info("  runtime %s: %s", runtime, [p["sentences_per_s"] for p in measured["points"]])
+                result["inprocess_runtimes"][runtime] = measured
+            result["inprocess"] = result["inprocess_runtimes"]["fp32"]
             if args.suite == "knobs" and args.inprocess_threads != 1:
                 # torch_threads: the same limit with one thread, for the runner's thread budget.
                 result["inprocess_1_thread"] = run_inprocess(
@@ -567,7 +622,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     per_point=64 if args.quick else 1024,
                     repeats=1 if args.quick else 3,
                 )
-        launcher = Launcher(workdir, args.bentoml_home, peers_python, model_path, model_tag)
+        launcher = Launcher(workdir, args.bentoml_home, peers_python, model_path, model_tag, mlserver_python)
         result["servers"] = []
         result["skipped"] = []
         for spec in specs:

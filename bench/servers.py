@@ -7,6 +7,12 @@
   the runner's internal item list: the composition's cost is the difference to ``bentoml``.
 - ``fastapi``: the same model behind a plain FastAPI app under uvicorn, no batching.
 - ``ray``: the same model behind Ray Serve with ``@serve.batch``.
+- ``litserve``: the same model behind LitServe with its batching (``max_batch_size``, ``batch_timeout``).
+
+Every peer starts with its proxy variables pointed at a closed loopback port: a peer that phones home
+(Ray's usage-stats probe asks the cloud metadata addresses at start) then fails on this machine instead
+of reaching off it, while loopback traffic stays direct; the report lists any socket a server's
+processes hold off loopback (``procstat.sockets_off_loopback``).
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1  # fastapi
     torch_threads: int = 2  # fastapi, ray
-    ray_batch: dict[str, float] = field(default_factory=dict)  # ray: max_batch_size, wait_ms, max_ongoing
+    peer_batch: dict[str, float] = field(default_factory=dict)  # ray, litserve: max_batch_size, wait_ms, max_ongoing
     group: str = "main"  # which table the row belongs to
     patches: tuple[str, ...] = ()  # bench/variants/*.patch applied to a copy of the project's code
 
@@ -120,6 +126,21 @@ def fastapi_role(cmd: str) -> str:
     return "uvicorn"
 
 
+def mlserver_role(cmd: str) -> str:
+    return "mlserver"
+
+
+def litserve_role(cmd: str) -> str:
+    return "litserve" if "litserve_app" in cmd else "litserve worker"
+
+
+# Proxies at a closed loopback port (discard, 9): what a peer tries to reach outside fails here at once.
+NO_EGRESS = {
+    **{k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
+    **{k: "127.0.0.1,localhost,::1" for k in ("no_proxy", "NO_PROXY")},
+}
+
+
 def ray_role(cmd: str) -> str:
     for marker, name in [
         ("ServeReplica", "replica"),
@@ -137,8 +158,17 @@ def ray_role(cmd: str) -> str:
 class Launcher:
     """Starts servers for one benchmark run; everything temporary lives in ``workdir``."""
 
-    def __init__(self, workdir: Path, bentoml_home: str, peers_python: Path | None, model_path: str, model_tag: str):
+    def __init__(
+        self,
+        workdir: Path,
+        bentoml_home: str,
+        peers_python: Path | None,
+        model_path: str,
+        model_tag: str,
+        mlserver_python: Path | None = None,
+    ):
         self.workdir = workdir
+        self.mlserver_python = mlserver_python
         self.bentoml_home = bentoml_home
         self.peers_python = peers_python
         self.model_path = model_path
@@ -234,9 +264,11 @@ class Launcher:
                 "model_tag": self.model_tag,
                 "patches": list(spec.patches),
             }
-        elif spec.kind in ("fastapi", "ray"):
-            if self.peers_python is None:
-                raise RuntimeError(f"{spec.name} needs the peers environment (python -m bench.peers_env)")
+        elif spec.kind in ("fastapi", "ray", "litserve", "mlserver"):
+            python = self.mlserver_python if spec.kind == "mlserver" else self.peers_python
+            if python is None:
+                which = "--name mlserver" if spec.kind == "mlserver" else ""
+                raise RuntimeError(f"{spec.name} needs its environment (python -m bench.peers_env {which})")
             ready_dir = Path(tempfile.mkdtemp(prefix="ready-", dir=self.workdir))
             env.update(
                 {
@@ -245,16 +277,51 @@ class Launcher:
                     "BENCH_TORCH_THREADS": str(spec.torch_threads),
                     "BENCH_READY_DIR": str(ready_dir),
                     "PYTHONPATH": str(ROOT),
+                    **NO_EGRESS,
                 }
             )
             if spec.kind == "fastapi":
                 # The same HTTP stack BentoML runs on in the project's environment (asyncio loop, h11),
                 # so the comparison is about batching and composition, not about uvloop/httptools.
                 # bench.peers.fastapi_serve: uvicorn workers with one SO_REUSEPORT socket each (see there).
-                cmd = [str(self.peers_python), "-m", "bench.peers.fastapi_serve", "bench.peers.fastapi_app:app"]
+                cmd = [str(python), "-m", "bench.peers.fastapi_serve", "bench.peers.fastapi_app:app"]
                 cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(spec.workers)]
                 cmd += ["--loop", "asyncio", "--http", "h11", "--log-level", "warning"]
                 role = fastapi_role
+            elif spec.kind == "litserve":
+                batch = {"max_batch_size": 64, "wait_ms": 5, **spec.peer_batch}
+                cmd = [str(python), str(ROOT / "bench" / "peers" / "litserve_app.py"), "--port", str(port)]
+                cmd += ["--workers", str(spec.workers), "--max-batch-size", str(int(batch["max_batch_size"]))]
+                cmd += ["--batch-timeout-ms", str(batch["wait_ms"])]
+                role = litserve_role
+            elif spec.kind == "mlserver":
+                batch = {"max_batch_size": 64, "wait_ms": 5, **spec.peer_batch}
+                folder = self.workdir / f"mlserver-{port}"
+                folder.mkdir()
+                (folder / "settings.json").write_text(
+                    json.dumps(
+                        {
+                            "host": "127.0.0.1",
+                            "http_port": port,
+                            "grpc_port": free_port(),
+                            "metrics_port": free_port(),
+                            "parallel_workers": 0,
+                            "debug": False,
+                        }
+                    )
+                )
+                (folder / "model-settings.json").write_text(
+                    json.dumps(
+                        {
+                            "name": "sentiment",
+                            "implementation": "bench.peers.mlserver_runtime.SentimentRuntime",
+                            "max_batch_size": int(batch["max_batch_size"]),
+                            "max_batch_time": batch["wait_ms"] / 1000,
+                        }
+                    )
+                )
+                cmd = [str(python), "-m", "mlserver.cli.main", "start", str(folder)]
+                role = mlserver_role
             else:
                 env.update(
                     {
@@ -264,14 +331,14 @@ class Launcher:
                         "RAY_SERVE_HTTP_HOST": "127.0.0.1",
                     }
                 )
-                batch = {"max_batch_size": 64, "wait_ms": 5, "max_ongoing": 256, **spec.ray_batch}
-                cmd = [str(self.peers_python), str(ROOT / "bench" / "peers" / "ray_app.py"), "--port", str(port)]
+                batch = {"max_batch_size": 64, "wait_ms": 5, "max_ongoing": 256, **spec.peer_batch}
+                cmd = [str(python), str(ROOT / "bench" / "peers" / "ray_app.py"), "--port", str(port)]
                 cmd += ["--max-batch-size", str(int(batch["max_batch_size"])), "--wait-ms", str(batch["wait_ms"])]
                 cmd += ["--max-ongoing", str(int(batch["max_ongoing"]))]
                 role = ray_role
-            url = f"{base}/sentiment"
+            url = f"{base}/v2/models/sentiment/infer" if spec.kind == "mlserver" else f"{base}/sentiment"
             metrics_url = None
-            info = {"workers": spec.workers, "torch_threads": spec.torch_threads, **spec.ray_batch}
+            info = {"workers": spec.workers, "torch_threads": spec.torch_threads, **spec.peer_batch}
         else:
             raise ValueError(f"unknown server kind {spec.kind!r}")
 
@@ -298,7 +365,7 @@ class Launcher:
                 raise TimeoutError(f"{spec.name} was not ready in time; log: {server.log_path}")
             try:
                 if ready_dir is not None:
-                    expected = spec.workers if spec.kind == "fastapi" else 1
+                    expected = spec.workers if spec.kind in ("fastapi", "litserve") else 1
                     if len(list(ready_dir.iterdir())) >= expected:
                         return
                 elif http("GET", f"{server.base}/readyz", timeout=2)[0] == 200:
@@ -341,6 +408,11 @@ class Launcher:
                 time.sleep(0.25)
 
 
+def oip_body(text: str) -> dict[str, Any]:
+    """An Open Inference Protocol request for one text (what MLServer's clients send)."""
+    return {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [text]}]}
+
+
 def probe(server: RunningServer, texts: list[str]) -> list[float]:
     """The positive-class probability the server gives each text (one request per text)."""
     out = []
@@ -352,6 +424,11 @@ def probe(server: RunningServer, texts: list[str]) -> list[float]:
             if status != 200:
                 raise RuntimeError(f"{server.spec.name}: probe answered {status}: {body[:300]!r}")
             out.append(float(data[0]["probabilities"][1]))
+        elif server.spec.kind == "mlserver":
+            status, body = http("POST", server.url, oip_body(text))
+            if status != 200:
+                raise RuntimeError(f"{server.spec.name}: probe answered {status}: {body[:300]!r}")
+            out.append(float(json.loads(body)["outputs"][0]["data"][1]))
         else:
             status, body = http("POST", server.url, {"text": text, "model": "transformer"})
             if status != 200:

@@ -1,7 +1,9 @@
 """The server configurations each benchmark suite measures, side by side in one run.
 
-- ``main``: the project at its default knobs (adaptive batching on), the same with batching off, and
-  the peers: plain FastAPI (the two configurations that suit a 2-core machine) and Ray Serve batched.
+- ``main``: the project at its default knobs (adaptive batching on, the runtime ``auto`` picks), the same
+  with batching off, the same on the fp32 runtime, and the peers, each serving the same fine-tuned
+  weights in PyTorch fp32 as its users would: plain FastAPI (the two configurations that suit a 2-core
+  machine), Ray Serve batched, and LitServe with its batching.
 - ``composition``: where the entry → runner composition spends its cores: the runner served alone
   (no entry service, no second hop), and the project with one thing changed at a time (tokenizer
   threads, access log, prediction records, metrics), then all of them together.
@@ -17,12 +19,24 @@ from bench.servers import ServerSpec
 BATCHING_OFF = {"runners": {"gpu": {"max_batch_size": 1}}, "limits": {"max_batch_texts": 1}}
 
 
-def main_suite(*, fastapi: bool = True, ray: bool = True) -> list[ServerSpec]:
+FP32_RUNTIME = {"models": {"transformer": {"runtime": "fp32"}}}
+
+
+def main_suite(
+    *, fastapi: bool = True, ray: bool = True, litserve: bool = True, mlserver: bool = True
+) -> list[ServerSpec]:
     specs = [
         ServerSpec(
             "BentoML entry → runner, adaptive batching (defaults)",
             "bentoml",
-            "serving.yaml as committed: runners.gpu max_batch_size 64, max_latency_ms 5000, torch_threads 2",
+            "serving.yaml as committed: runners.gpu max_batch_size 64, max_latency_ms 5000, torch_threads 2, "
+            "models.transformer.runtime auto",
+        ),
+        ServerSpec(
+            "BentoML entry → runner, adaptive batching, fp32 runtime",
+            "bentoml",
+            "serving.yaml copy with models.transformer.runtime fp32 (PyTorch eager, what training produced)",
+            serving_overrides=FP32_RUNTIME,
         ),
         ServerSpec(
             "BentoML entry → runner, batching off",
@@ -50,13 +64,37 @@ def main_suite(*, fastapi: bool = True, ray: bool = True) -> list[ServerSpec]:
                 torch_threads=1,
             ),
         ]
+    if litserve:
+        specs.append(
+            ServerSpec(
+                "LitServe batched, 2 workers × 1 torch thread (max 64, timeout 5 ms)",
+                "litserve",
+                "LitServe 0.2.19, LitAPI(max_batch_size=64, batch_timeout=0.005), LitServer(accelerator='cpu', "
+                "workers_per_device=2), one torch thread per worker",
+                workers=2,
+                torch_threads=1,
+                peer_batch={"max_batch_size": 64, "wait_ms": 5},
+            )
+        )
+    if mlserver:
+        specs.append(
+            ServerSpec(
+                "MLServer adaptive batching (max 64, 5 ms)",
+                "mlserver",
+                "MLServer 1.7.1, a custom MLModel runtime, Open Inference Protocol JSON (POST "
+                "/v2/models/sentiment/infer), max_batch_size 64, max_batch_time 0.005, parallel_workers 0, "
+                "2 torch threads",
+                torch_threads=2,
+                peer_batch={"max_batch_size": 64, "wait_ms": 5},
+            )
+        )
     if ray:
         specs.append(
             ServerSpec(
                 "Ray Serve @serve.batch (max 64, wait 5 ms)",
                 "ray",
                 "1 replica, 2 torch threads, max_ongoing_requests 256, batch_wait_timeout_s 0.005",
-                ray_batch={"max_batch_size": 64, "wait_ms": 5, "max_ongoing": 256},
+                peer_batch={"max_batch_size": 64, "wait_ms": 5, "max_ongoing": 256},
             )
         )
     return specs

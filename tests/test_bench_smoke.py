@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parent.parent
 ON = "BentoML entry → runner, adaptive batching (defaults)"
 OFF = "BentoML entry → runner, batching off"
+FP32 = "BentoML entry → runner, adaptive batching, fp32 runtime"
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +58,20 @@ def test_json_structure(quick_run: Path, tiny_models: dict[str, str]) -> None:
     assert [p["batch_size"] for p in inproc["points"]] == [1, 4]
     assert all(p["sentences_per_s"] > 0 for p in inproc["points"])
     assert set(inproc["breakdown"]) >= {"tokenize_ms", "forward_ms"}
+    assert inproc["runtime"] == "fp32"
+    # every runtime the tiny transformer was exported to, measured in its own process
+    assert set(result["inprocess_runtimes"]) == {"fp32", "onnx", "onnx_int8"}
 
     assert result["skipped"] == []
     servers = {s["name"]: s for s in result["servers"]}
-    assert set(servers) == {ON, OFF}
+    assert set(servers) == {ON, OFF, FP32}
+    assert servers[FP32]["runtime"] == "fp32"
+    assert servers[ON]["runtime"] in ("fp32", "onnx", "onnx_int8")
     for server in servers.values():
         assert server["sockets_off_loopback"] == []
-        assert server["probe_max_abs_diff_vs_inprocess"] < 1e-4  # the same model answers
+        # the same model answers (int8 weights move a probability by a little)
+        tolerance = 0.05 if server["runtime"] == "onnx_int8" else 1e-4
+        assert server["probe_max_abs_diff_vs_inprocess"] < tolerance
         (point,) = server["points"]
         assert point["concurrency"] == result["method"]["concurrency"][0]
         assert point["responses"] >= result["method"]["requests_per_point"]
@@ -87,6 +95,7 @@ def test_markdown_structure(quick_run: Path) -> None:
     for heading in (
         "# Benchmark: main suite",
         "## The limit: in-process",
+        "## Runtimes: in-process speed and accuracy",
         "## Throughput (successful requests/s)",
         "## Every point",
         "## Where the cores go",

@@ -68,7 +68,9 @@ def import_minilm(name: str = STORE_NAME, data_dir: Path | None = None) -> str:
             raise RuntimeError(f"the saved encoder embeds differently from {source}; not saved")
         from train.export_runtimes import runtimes_for
 
-        ref.info.metadata["runtimes"] = runtimes_for("embedding", labels["pipeline"], ref.path, model_metadata, data_dir)
+        ref.info.metadata["runtimes"] = runtimes_for(
+            "embedding", labels["pipeline"], ref.path, model_metadata, data_dir
+        )
     logger.info("imported %s from %s %s", ref.tag, SOURCE_PACKAGE, model_metadata["source_package_version"])
     return str(ref.tag)
 

@@ -138,9 +138,7 @@ class SentenceEncoder:
                 out[list(idx)] = self._onnx(batch)
             return out
         self.model.eval()
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16) if self.runtime == "bf16" else nullcontext()
-        )
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.runtime == "bf16" else nullcontext()
         with torch.inference_mode(), autocast:
             for idx in index_batches(self.length_order(texts), batch_size):
                 emb = self.forward(self.tokenize([texts[i] for i in idx]))

@@ -144,7 +144,6 @@ class TransformerPipeline(SentimentPipeline):
             return torch.softmax(logits.double(), dim=1).cpu().numpy()
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        import torch
 
         if not self.fitted:
             raise RuntimeError("pipeline is not fitted")
