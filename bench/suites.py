@@ -183,6 +183,7 @@ def knobs_suite() -> list[ServerSpec]:
         {"forward_batch_size": 32},
         {"entry_calls_in_flight": 2},
         {"torch_threads": 1},
+        {"workers": 2, "torch_threads": 1, "entry_calls_in_flight": 2},
     ]:
         overrides: dict[str, object] = {"runners": {"gpu": knobs}}
         if knobs.get("max_batch_size", 64) < 64:

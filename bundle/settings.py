@@ -65,7 +65,16 @@ class RunnerSettings(_Strict):
         description="shed (503 + Retry-After) a request whose predicted wait for this runner passes this; "
         "applied by BentoML's dispatcher and, when coalescing, by the entry service's queue",
     )
-    torch_threads: int | None = Field(default=None, ge=1, le=256, description="torch intra-op threads")
+    torch_threads: int | None = Field(
+        default=None, ge=1, le=256, description="intra-op threads of each worker (torch and ONNX Runtime)"
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="worker processes of the runner, each loading every model it hosts; keep workers x "
+        "torch_threads <= cores, and entry_calls_in_flight >= workers so that every worker gets calls",
+    )
     forward_batch_size: int | None = Field(
         default=None,
         ge=1,

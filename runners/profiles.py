@@ -43,7 +43,8 @@ def runner_service(name: str, profile: str, resources: dict[str, Any], doc: str)
         "models": bentoml.api(models),
     }
     cls = type(name, (ModelHost,), attributes)
-    return bentoml.service(workers=1, resources=resources)(model_refs.with_models(_SETTINGS.models_on(profile))(cls))
+    service = bentoml.service(workers=knobs.workers, resources=resources)
+    return service(model_refs.with_models(_SETTINGS.models_on(profile))(cls))
 
 
 CPURunner = runner_service("CPURunner", "cpu", {"cpu": "1"}, "Models that run well on one CPU core.")
