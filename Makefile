@@ -115,7 +115,7 @@ bench-audio: models  ## audio benchmark: Whisper and basic-pitch in process (bat
 bench-translation: models  ## translation benchmark: torch vs the native engine in process; /translate batching on/off
 	$(PY) -m bench.translation --out results/bench
 
-bench: models  ## benchmark: in-process limit, batching on/off, FastAPI and Ray Serve peers (needs wrk; ray optional)
+bench: models  ## benchmark: each runtime's in-process limit and accuracy, batching on/off, FastAPI, Ray Serve, LitServe, MLServer (needs wrk)
 	$(PY) -m bench.run --out results/bench
 
 # ---- model lifecycle ------------------------------------------------------------------------------

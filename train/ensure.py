@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -72,9 +73,16 @@ def serve(port: int) -> int:
         threading.Thread(target=report_when_done, args=(trainer, names), daemon=True).start()
         env[PENDING_ENV] = "1"
     command = [sys.executable, "-m", "bentoml", "serve", "service:BundleService", "--port", str(port)]
+    server = subprocess.Popen(command, env=env)
+    # A SIGTERM to this process (a supervisor, `kill`) stops the server too, instead of orphaning it;
+    # Ctrl-C reaches both through the terminal's process group anyway.
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
-        return subprocess.run(command, env=env, check=False).returncode
+        return server.wait()
     finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
         if trainer is not None and trainer.poll() is None:
             trainer.terminate()
 

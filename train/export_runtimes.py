@@ -7,7 +7,7 @@ makes a **new version** of it in the Bento store: the same files and metadata, p
 its encoder's weights (tasks/embedding/runtimes.py): ``encoder.onnx`` (float32) and ``encoder.int8.onnx``
 (int8 weights), and a manifest with every runtime's quality and speed measured here. Quality is the
 model's own: a sentiment model's accuracy on the validation and test splits of every domain it claims
-(a runtime qualifies when it loses at most 0.5 points on any claimed domain's validation split), the
+(a runtime qualifies when it loses at most 0.5 points on each of them), the
 embedding model's cosine similarity to its fp32 vectors (qualifies at ≥ 0.99 on every text). The runner
 then serves ``runtime: auto`` (serving.yaml) on the fastest one that qualifies on the machine it runs on.
 
@@ -116,7 +116,9 @@ def _version(package: str) -> str:
 def sentiment_quality(
     kind: str, model_dir: str | Path, claims: Sequence[str], data_dir: Path | None = None
 ) -> tuple[Quality, Callable]:
-    """Accuracy on the validation and test splits of each claimed domain; ok within 0.5 points of fp32."""
+    """Accuracy on the validation and test splits of each claimed domain; ok within 0.5 points of fp32 on
+    every one of them (the test split too: choosing a runtime fits nothing, and a runtime that loses more
+    than that on held-out text should not serve in fp32's place)."""
     from tasks.sentiment.pipelines import load_pipeline
 
     splits = evaluation.domain_splits(DEFAULT_SEED, data_dir)
@@ -134,11 +136,13 @@ def sentiment_quality(
                 predicted = pipeline.predict([e.text for e in examples])
                 accuracy = float(np.mean([p == e.label for p, e in zip(predicted, examples, strict=True)]))
                 result[f"{part}_accuracy"][domain] = round(accuracy, 4)
+        measured = {f"{part} {d}": a for part in ("validation", "test") for d, a in result[f"{part}_accuracy"].items()}
         if runtime == "fp32":
-            reference.update(result["validation_accuracy"])
-        losses = {d: round(reference[d] - a, 4) for d, a in result["validation_accuracy"].items()}
-        result["validation_loss_vs_fp32"] = losses
-        result["ok"] = all(loss <= runtimes.MAX_ACCURACY_LOSS for loss in losses.values())
+            reference.update(measured)
+        losses = {key: round(reference[key] - a, 4) for key, a in measured.items()}
+        result["loss_vs_fp32"] = losses
+        # a hair of float rounding on top of the limit, so that a loss of exactly 0.5 points qualifies
+        result["ok"] = all(loss <= runtimes.MAX_ACCURACY_LOSS + 1e-9 for loss in losses.values())
         return result
 
     def embedder(runtime: str) -> Callable[..., np.ndarray]:
