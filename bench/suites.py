@@ -162,6 +162,12 @@ def composition_suite() -> list[ServerSpec]:
             env={"OMP_WAIT_POLICY": "PASSIVE"},
         ),
         row(
+            "BUNDLE_ORT_SPIN=1",
+            "ONNX Runtime's intra-op threads spin while waiting for work (its own default; the project turns "
+            "spinning off so that idle threads leave the cores to the entry service)",
+            env={"BUNDLE_ORT_SPIN": "1"},
+        ),
+        row(
             "GOMP_SPINCOUNT=10000",
             "torch's OpenMP threads spin briefly (10,000 spins, libgomp's default is 300,000) before sleeping: "
             "less CPU taken from the entry service between batches",
