@@ -16,7 +16,11 @@ a request whose predicted wait passes its budget (the smaller of ``max_wait`` an
 deadline) is refused at once (:class:`WouldMissDeadline`, 503) instead of waiting to time out. The
 prediction is the sum, over the queued and in-flight items, of the median cost per item of recent calls
 *of the same kind* (``key``: the model, since one runner hosts models of very different costs — a
-transformer and a translation model must not price each other's requests). The first call of each
+transformer and a translation model must not price each other's requests). With several calls in
+flight the runner still computes one at a time, so a call's cost is the time from when it could start —
+when it was sent, or when the call before it ended, whichever is later — to its end: its wait behind the
+other call is not its cost (counting it priced a lone small call sent during a large one at the large
+one's duration, and the inflated estimate then shed nearly every request of a burst). The first call of each
 kind pays for its warm-up and does not count; an idle runner always gets a try, so a stale estimate
 heals. A caller that gave up (cancelled, deadline passed) leaves the queue before a batch is
 built, so its items never reach the model.
@@ -90,6 +94,7 @@ class Coalescer(Generic[Item, Result]):
         self._calls_of: Counter[Hashable] = Counter()
         self._samples: dict[Hashable, deque[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until each call finishes
+        self._last_end = 0.0  # time.monotonic() when the latest call ended
 
     @property
     def seconds_per_item(self) -> float | None:
@@ -188,11 +193,14 @@ class Coalescer(Generic[Item, Result]):
 
     async def _timed(self, flat: list[Item]) -> Sequence[Result]:
         kinds = Counter(self.key(item) for item in flat)
-        started = time.monotonic()
+        sent = time.monotonic()
         results = await self.call(flat)
+        ended = time.monotonic()
+        # the runner's time for this call began when it was sent or when the previous call ended
+        started, self._last_end = max(sent, self._last_end), ended
         if len(results) != len(flat):
             raise RuntimeError(f"the runner answered {len(results)} results for {len(flat)} inputs")
-        self._learn(kinds, time.monotonic() - started)
+        self._learn(kinds, ended - started)
         return results
 
     def _learn(self, kinds: Counter[Hashable], seconds: float) -> None:

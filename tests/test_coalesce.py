@@ -265,3 +265,33 @@ def test_a_mixed_call_is_shared_out_by_expected_cost():
         assert coalescer.cost == {True: pytest.approx(0.18), False: pytest.approx(0.02)}
 
     run(main())
+
+
+class SerialRunner:
+    """Computes one call at a time (as a runner worker does), ``per_item`` seconds per item."""
+
+    def __init__(self, per_item: float) -> None:
+        self.per_item = per_item
+        self.lock = asyncio.Lock()
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        async with self.lock:
+            await asyncio.sleep(self.per_item * len(items))
+        return items
+
+
+def test_with_two_calls_in_flight_the_wait_behind_the_other_call_is_not_cost():
+    async def scenario():
+        runner = SerialRunner(per_item=0.002)
+        c = Coalescer(runner, max_batch=64, max_in_flight=2)
+        await c.submit([0])  # the warm-up call, not counted
+        for _ in range(6):
+            # a large call, then a lone item sent while it computes: the lone one waits ~64 ms behind it
+            big = asyncio.create_task(c.submit(list(range(32))))
+            await asyncio.sleep(0.005)
+            await asyncio.gather(big, c.submit([1]))
+        return c.seconds_per_item
+
+    per_item = run(scenario())
+    # before the fix the lone item was priced at the big call's duration (~0.064 s per item)
+    assert per_item < 0.01

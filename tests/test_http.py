@@ -111,6 +111,11 @@ def test_models_listing_shows_versions_and_metrics(client, tiny_models):
     assert by_family["stacked"]["evaluation"]["domains"]["tweets"]["ci95"][1] <= 1
     assert len(nb["data_sha256"]) == 64
     assert nb["created_at"].startswith("20")
+    # the encoder models say how they run and why; the classic ones have one way to run
+    assert nb["runtime"] is None
+    for family in ("transformer", "stacked", "minilm"):
+        runtime, why = by_family[family]["runtime"].split(": ", 1)
+        assert runtime in ("fp32", "onnx", "onnx_int8") and why, by_family[family]["runtime"]
 
 
 BAD_INPUTS = [

@@ -20,7 +20,7 @@ def write_manifest(folder, entries):
 
 
 def entry(ok, rate=None, machine=None):
-    speed = {"machine": machine or runtimes.machine_signature("cpu"), "sentences_per_s": {"16": rate or 0}}
+    speed = {"machine": machine or runtimes.machine_signature("cpu"), "sentences_per_s": {"1": rate, "16": rate}}
     return {"quality_ok": ok, "speed": speed}
 
 
@@ -35,6 +35,12 @@ def test_auto_takes_the_fastest_measured_here_among_those_within_quality(tmp_pat
     runtime, why = runtimes.choose("auto", tmp_path, "cpu")
     assert runtime == "onnx"  # int8 is faster but failed its quality check
     assert "fastest measured on this machine" in why
+
+
+def test_speed_weighs_a_quiet_and_a_busy_service_alike():
+    # level at batch 16, twice as fast at batch 1: the faster runtime when it serves
+    assert runtimes.serving_rate({"1": 130, "16": 120}) > runtimes.serving_rate({"1": 70, "16": 122})
+    assert runtimes.serving_rate({"16": 50}) == 50
 
 
 def test_auto_on_another_machine_uses_the_preference_order(tmp_path):
@@ -105,3 +111,17 @@ def test_a_new_version_gets_runtimes_added(tiny_models, tiny_data_dir):
         assert info.metadata["runtimes"]["onnx"]["quality_ok"]
     finally:
         bentoml.models.delete(new)  # the other tests serve the tiny model as trained
+
+
+def test_bf16_runs_the_encoder_under_autocast_where_the_hardware_has_it(monkeypatch, tiny_models):
+    from tasks.embedding.encoder import SentenceEncoder
+
+    path = bentoml.models.get(tiny_models["embedding"]).path
+    texts = ["a gorgeous, witty film", "dull and far too long"]
+    reference = SentenceEncoder(path, device="cpu").embed(texts)
+    # this CPU may lack native bf16 (then "auto" never picks it); the code path is the same either way
+    monkeypatch.setattr(runtimes, "native_bf16", lambda device: True)
+    encoder = SentenceEncoder(path, device="cpu", runtime="bf16")
+    assert encoder.runtime == "bf16"
+    cosine = (encoder.embed(texts) * reference).sum(axis=1)
+    assert cosine.min() > 0.99

@@ -32,6 +32,7 @@ def _model(**change):
         (_model(runner="gpu"), "uses runner 'gpu', which has no section"),
         (_model(versions=["a", "a"]), "unique"),
         (_model(task="speech"), "task 'speech' has no section under tasks"),
+        (_model(runtime="ONNX!"), "models.logreg.runtime"),
         ({"limits": {"max_text_chars": 100, "max_batch_texts": 65}}, "exceeds runners.cpu.max_batch_size"),
         ({"runners": {"cpu": {"max_batch_size": 0, "max_latency_ms": 5}}}, "runners.cpu.max_batch_size"),
         ({"runners": {"cpu": {"max_batch_size": 8, "max_latency_ms": 5, "threads": 2}}}, "threads: Extra inputs"),

@@ -130,6 +130,9 @@ class ModelInfo(_Answer):
     )
     params: dict[str, Any]
     data_sha256: str | None = None
+    runtime: str | None = Field(
+        default=None, description="How the model runs and why, e.g. 'onnx_int8: ...' (servers from 0.5; None before)."
+    )
 
     @property
     def tag(self) -> str:
