@@ -50,6 +50,7 @@ CODE = [
     "tasks/embedding/__init__.py",
     "tasks/embedding/contract.py",
     "tasks/embedding/encoder.py",
+    "tasks/embedding/runtimes.py",
     "serving.yaml",
 ]
 ZIP_LIMIT = 50 * 1000 * 1000  # direct upload

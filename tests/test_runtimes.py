@@ -84,11 +84,24 @@ def test_onnx_reproduces_fp32_and_int8_stays_close(tiny_models):
 
     path = bentoml.models.get(tiny_models["transformer"]).path
     texts = ["a gorgeous, witty film", "dull and far too long", "ok", "the plot makes no sense at all, sadly"]
-    fp32 = load_pipeline("transformer", path, runtime="fp32").predict_proba(texts)
-    onnx = load_pipeline("transformer", path, runtime="onnx").predict_proba(texts)
-    int8 = load_pipeline("transformer", path, runtime="onnx_int8").predict_proba(texts)
-    np.testing.assert_allclose(onnx, fp32, atol=1e-4)
-    assert np.abs(int8 - fp32).max() < 0.05
+    fp32 = load_pipeline("transformer", path, runtime="fp32")
+    onnx = load_pipeline("transformer", path, runtime="onnx")
+    int8 = load_pipeline("transformer", path, runtime="onnx_int8")
+    np.testing.assert_allclose(onnx.predict_proba(texts), fp32.predict_proba(texts), atol=1e-4)
+    # the tiny model's head has huge weights (40 training sentences), so compare what int8 changes: the
+    # sentence vectors
+    cosine = (int8.inner.encoder.embed(texts) * fp32.inner.encoder.embed(texts)).sum(axis=1)
+    assert cosine.min() > 0.97
+
+
+def test_int8_answers_do_not_depend_on_batch_neighbours(tiny_models):
+    from tasks.embedding.encoder import SentenceEncoder
+
+    path = bentoml.models.get(tiny_models["embedding"]).path
+    encoder = SentenceEncoder(path, device="cpu", runtime="onnx_int8")
+    texts = ["ok", "a gorgeous, witty film with a long and winding plot that never lets go of you"]
+    alone = np.vstack([encoder.embed([t]) for t in texts])
+    np.testing.assert_allclose(encoder.embed(texts), alone, atol=1e-6)
 
 
 def test_embedding_model_runtimes_are_measured_by_cosine(tiny_models):

@@ -127,7 +127,11 @@ class SentenceEncoder:
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if self._onnx is not None:
-            for idx in index_batches(self.length_order(texts), batch_size):
+            # Dynamic int8 quantisation scales each activation tensor by its own range, so a text's vector
+            # would depend on what else (and how much padding) shares its pass; one text per pass keeps it
+            # independent of its batch, at little cost (int8 measured 223 sentences/s at batch 1 and 252 at 16).
+            per_pass = 1 if runtimes.PER_TEXT_PASSES.get(self.runtime) else batch_size
+            for idx in index_batches(self.length_order(texts), per_pass):
                 batch = self.tokenizer(
                     [texts[i] for i in idx],
                     padding="longest",
