@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from bundle.settings import load_settings
+from tasks.embedding import runtimes
 from tasks.sentiment.pipelines import LABELS, load_pipeline
 from train import evaluation
 from train.common import DEFAULT_SEED, library_versions
@@ -46,16 +46,6 @@ def claims_of(metadata: dict[str, Any]) -> dict[str, float]:
     data = metadata.get("data", {})
     domains = data.get("train_domains") or [data.get("train_domain", "movies")]
     return {d: float(metadata.get("accuracy_gate", 0.0)) for d in domains}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def mcnemar_p(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -122,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "seed": args.seed,
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": {"cpu": cpu_model(), **library_versions()},
+        "machine": {"cpu": runtimes.cpu_model(), **library_versions()},
         "default_model": settings.tasks["sentiment"].default_model,
         "models": {},
     }

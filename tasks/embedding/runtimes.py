@@ -18,27 +18,25 @@ stack's transformer member, the embedding model) can run its encoder as
   feed-forward outputs kept float, 8 bits: 0.8732 / 0.8434; the same in 7 bits (chosen): 0.8751 / 0.8467
   at 171 sentences/s, against fp32's 119.
 
-The exported graphs are stored artefacts, not load-time transformations: ``export`` writes them next to
-the encoder's weights (``runtimes/``) with a manifest recording, per runtime, its file and checksum, its
-quality re-measured against fp32 by the model's own task (``train/export_runtimes.py``), and its speed on
-the machine that measured it. ``choose`` reads that manifest when a model is loaded.
+The exported graphs are stored artefacts, not load-time transformations: train/export_runtimes.py
+writes them next to the encoder's weights (``runtimes/``) with a manifest recording, per runtime, its
+file and checksum, its quality re-measured against fp32 by the model's own task, and its speed on the
+machine that measured it. ``choose`` reads that manifest when a model is loaded.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import platform
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 logger = logging.getLogger("bentoml.bundle.runtimes")
 
@@ -195,93 +193,3 @@ class OnnxEncoder:
 
 def onnx_encoder(runtime: str, encoder_dir: str | Path, threads: int) -> OnnxEncoder:
     return OnnxEncoder(Path(encoder_dir) / RUNTIME_DIR / ONNX_FILES[runtime], threads)
-
-
-# ---------------------------------------------------------------------------------------------- export
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def export_onnx(model: torch.nn.Module, tokenizer: Any, encoder_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Write ``encoder.onnx`` (float32) and ``encoder.int8.onnx`` for the BERT ``model`` into ``runtimes/``.
-
-    The graph includes the masked mean pooling and L2 normalisation, so it answers what
-    ``SentenceEncoder.forward`` answers. Returns each file's name, size and sha256."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, bert: torch.nn.Module) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> Any:
-            hidden = self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2, dim=1)
-
-    folder = Path(encoder_dir) / RUNTIME_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    fp32_path, int8_path = folder / ONNX_FILES["onnx"], folder / ONNX_FILES["onnx_int8"]
-    sample = tokenizer(["an example", "a second, longer example sentence"], padding="longest", return_tensors="pt")
-    axes = {name: {0: "batch", 1: "tokens"} for name in INPUT_NAMES}
-    wrapped = Pooled(model.cpu()).eval()
-    with torch.inference_mode():
-        # the TorchScript exporter: one self-contained file, no extra packages (the dynamo one needs onnxscript)
-        torch.onnx.export(
-            wrapped,
-            tuple(sample[name] for name in INPUT_NAMES),
-            str(fp32_path),
-            input_names=list(INPUT_NAMES),
-            output_names=["embedding"],
-            dynamic_axes={**axes, "embedding": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    import onnx
-
-    sensitive = [
-        node.name
-        for node in onnx.load(str(fp32_path)).graph.node
-        if node.op_type == "MatMul" and "/output/dense/" in node.name and "/attention/" not in node.name
-    ]
-    quantize_dynamic(
-        str(fp32_path),
-        str(int8_path),
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"],
-        per_channel=True,
-        reduce_range=True,
-        nodes_to_exclude=sensitive,
-    )
-    return {
-        name: {"file": f"{RUNTIME_DIR}/{path.name}", "bytes": path.stat().st_size, "sha256": _sha256(path)}
-        for name, path in (("onnx", fp32_path), ("onnx_int8", int8_path))
-    }
-
-
-def measure_speed(
-    embed: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str], device: str, sizes: Sequence[int] = (1, 16, 64)
-) -> dict[str, Any]:
-    """Sentences per second of ``embed`` at each batch size (one warm-up batch first), on ``texts``."""
-    import time
-
-    rates: dict[str, float] = {}
-    for size in sizes:
-        rounds = max(1, 64 // size) if size < 64 else 2
-        batches = [list(texts[(i * size) % len(texts) :][:size]) for i in range(rounds)]
-        embed(batches[0])
-        started = time.perf_counter()
-        for batch in batches:
-            embed(batch)
-        rates[str(size)] = round(sum(len(b) for b in batches) / (time.perf_counter() - started), 1)
-    return {"machine": machine_signature(device), "sentences_per_s": rates}
