@@ -205,7 +205,7 @@ def sentiment_quality(
     """Accuracy on the validation and test splits of each claimed domain; ok within 0.5 points of fp32 on
     every one of them (the test split too: choosing a runtime fits nothing, and a runtime that loses more
     than that on held-out text should not serve in fp32's place)."""
-    from tasks.sentiment.pipelines import load_pipeline
+    from tasks.sentiment.pipelines import encoder_of, load_pipeline
 
     splits = evaluation.domain_splits(DEFAULT_SEED, data_dir)
     reference: dict[str, float] = {}
@@ -256,12 +256,6 @@ def embedding_quality(model_dir: str | Path, texts: Sequence[str]) -> tuple[Qual
         return SentenceEncoder(model_dir, device="cpu", runtime=runtime).embed
 
     return quality, embedder
-
-
-def encoder_of(pipeline: Any) -> Any:
-    while hasattr(pipeline, "inner"):  # calibrated wrapper
-        pipeline = pipeline.inner
-    return getattr(pipeline, "transformer", pipeline).encoder
 
 
 def runtimes_for(

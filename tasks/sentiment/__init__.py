@@ -49,10 +49,9 @@ class ProbabilitiesPredictor:
 
 def encoder_runtime(pipeline: Any) -> str:
     """The runtime of the pipeline's transformer encoder and why it was chosen ("" for the classic ones)."""
-    while hasattr(pipeline, "inner"):  # a calibrated wrapper
-        pipeline = pipeline.inner
-    member = getattr(pipeline, "transformer", pipeline)  # the stack's transformer member
-    encoder = getattr(member, "encoder", None)
+    from tasks.sentiment.pipelines import encoder_of
+
+    encoder = encoder_of(pipeline)
     return f"{encoder.runtime}: {encoder.runtime_reason}" if encoder is not None else ""
 
 

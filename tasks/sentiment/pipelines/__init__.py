@@ -9,6 +9,8 @@ temperature (``calibration.json``) is loaded with it applied.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
 from tasks.sentiment.pipelines.calibration import calibrated
 from tasks.sentiment.pipelines.naive_bayes import NaiveBayesPipeline
@@ -26,6 +28,15 @@ PIPELINES: dict[str, type[SentimentPipeline]] = {
 }
 
 
+def encoder_of(pipeline: object) -> Any:
+    """The transformer encoder inside a sentiment pipeline (calibrated or not, alone or the stack's
+    member), or None for the classic families."""
+    while hasattr(pipeline, "inner"):  # a calibrated wrapper
+        pipeline = pipeline.inner
+    member = getattr(pipeline, "transformer", pipeline)  # the stack's transformer member
+    return getattr(member, "encoder", None)
+
+
 def load_pipeline(kind: str, path: str, device: str | None = None, runtime: str = "fp32") -> SentimentPipeline:
     """A stored sentiment model; ``device`` and ``runtime`` matter only to the pipelines with a transformer
     encoder (the classic ones run on the CPU in plain Python and NumPy)."""
@@ -38,4 +49,4 @@ def load_pipeline(kind: str, path: str, device: str | None = None, runtime: str 
     return calibrated(cls.load(path, device=device), path)
 
 
-__all__ = ["LABELS", "PIPELINES", "SentimentPipeline", "load_pipeline"]
+__all__ = ["LABELS", "PIPELINES", "SentimentPipeline", "encoder_of", "load_pipeline"]
