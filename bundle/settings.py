@@ -75,6 +75,14 @@ class RunnerSettings(_Strict):
         description="worker processes of the runner, each loading every model it hosts; keep workers x "
         "torch_threads <= cores, and entry_calls_in_flight >= workers so that every worker gets calls",
     )
+    pass_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="forward passes of one batch run side by side on this many threads, each pass on "
+        "torch_threads threads (models whose predictor is thread-safe; keep pass_threads x torch_threads "
+        "<= cores); 1: one pass after another",
+    )
     forward_batch_size: int | None = Field(
         default=None,
         ge=1,

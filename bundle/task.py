@@ -34,7 +34,11 @@ if TYPE_CHECKING:
 
 
 class Predictor(Protocol):
-    """A loaded model: a batch of inputs in, one JSON-serialisable output per input, in order."""
+    """A loaded model: a batch of inputs in, one JSON-serialisable output per input, in order.
+
+    A predictor whose ``predict`` may run on several threads at once says so with a class attribute
+    ``thread_safe = True``; a runner with ``pass_threads`` > 1 then runs its forward passes side by side.
+    """
 
     def predict(self, inputs: Sequence[Any]) -> list[Any]: ...
 

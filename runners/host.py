@@ -4,7 +4,9 @@ task, and answer batches that may mix them.
 A model's task (serving.yaml ``models.<name>.task``) says which :class:`bundle.task.Task` loads it; the
 stored model's ``pipeline`` label says which kind. ``predict`` groups a batch by model, sorts each
 group by the task's input cost, and runs forward passes of at most ``forward_batch_size`` inputs, so a
-long input pads only its neighbours in length.
+long input pads only its neighbours in length. With ``pass_threads`` > 1 the passes of a thread-safe
+predictor run side by side, each on ``torch_threads`` threads: on a small CPU, two one-thread passes keep
+both cores busy where one two-thread pass loses time at every operator's join.
 
 A model declared pending (not in the store yet, while ``make serve`` trains it in the background) is
 loaded by a watcher thread as soon as it appears; the entry service sees it in the next listing.
@@ -16,6 +18,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import bentoml
@@ -53,6 +56,11 @@ class ModelHost:
         self.device = pick_device(self.profile)
         if self.profile == "gpu" and self.device == "cpu":
             logger.warning("no CUDA device available: the gpu runner runs on the CPU")
+        self.pass_pool = (
+            ThreadPoolExecutor(self.knobs.pass_threads, thread_name_prefix="forward-pass")
+            if self.knobs.pass_threads > 1
+            else None
+        )
         self.predictors: dict[str, Predictor] = {}
         self.tasks: dict[str, Task] = {}
         self.loaded: list[LoadedModel] = []
@@ -116,10 +124,27 @@ class ModelHost:
             task = self.tasks[tag]
             batch_metrics.observe(self.profile, task.name, len(indices))
             indices.sort(key=lambda i: task.input_cost(items[i].data))
-            step = self.knobs.forward_batch_size or len(indices)
-            for start in range(0, len(indices), step):
-                chunk = indices[start : start + step]
-                outputs = predictor.predict([items[i].data for i in chunk])
-                for i, output in zip(chunk, outputs, strict=True):
+            parallel = self.pass_pool is not None and getattr(predictor, "thread_safe", False)
+            passes = self._passes(indices, parallel)
+
+            def run_pass(chunk: list[int], predictor: Predictor = predictor) -> None:
+                for i, output in zip(chunk, predictor.predict([items[i].data for i in chunk]), strict=True):
                     out[i] = output
+
+            if parallel and len(passes) > 1:
+                futures = [self.pass_pool.submit(run_pass, chunk) for chunk in passes]  # type: ignore[union-attr]
+                wait(futures)  # every pass ends before the batch answers, even when one of them failed
+                for future in futures:
+                    future.result()  # re-raises a pass's error
+            else:
+                for chunk in passes:
+                    run_pass(chunk)
         return out
+
+    def _passes(self, indices: list[int], parallel: bool) -> list[list[int]]:
+        """Cost-sorted ``indices`` cut into forward passes of at most ``forward_batch_size``; when passes
+        run side by side, into at least ``pass_threads`` passes (neighbours in length stay together)."""
+        step = self.knobs.forward_batch_size or len(indices)
+        if parallel:
+            step = min(step, -(-len(indices) // self.knobs.pass_threads))
+        return [indices[start : start + step] for start in range(0, len(indices), step)]

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the gateway needs BentoML; the encoder does not
 
 
 class EncoderPredictor:
+    thread_safe = True  # inference only; the encoder tokenizes under a lock
+
     def __init__(self, path: str, device: str, runtime: str) -> None:
         from tasks.embedding.encoder import SentenceEncoder
 

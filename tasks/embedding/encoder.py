@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -88,6 +89,9 @@ class SentenceEncoder:
         self.device = pick_device(device)
         self.max_tokens = max_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(self.source)
+        # A fast tokenizer called from two threads at once can fail ("Already borrowed": each call may
+        # reset its padding and truncation state); forward passes may run side by side, tokenizing may not.
+        self._tokenizer_lock = threading.Lock()
         self.model = AutoModel.from_pretrained(self.source).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         self.runtime, self.runtime_reason = runtimes.choose(runtime, self.source, str(self.device))
@@ -103,10 +107,15 @@ class SentenceEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Pad to the longest text in this batch, truncate at ``max_tokens``."""
-        batch = self.tokenizer(
-            list(texts), padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt"
-        )
+        batch = self.encode(texts, "pt")
         return {k: v.to(self.device) for k, v in batch.items()}
+
+    def encode(self, texts: Sequence[str], tensors: str) -> Any:
+        """Token ids and attention mask as ``tensors`` ("pt" or "np"); safe to call from several threads."""
+        with self._tokenizer_lock:
+            return self.tokenizer(
+                list(texts), padding="longest", truncation=True, max_length=self.max_tokens, return_tensors=tensors
+            )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Unit-length sentence embeddings, shape (batch, dim); differentiable when grad is enabled."""
@@ -132,14 +141,7 @@ class SentenceEncoder:
             # independent of its batch, at little cost (int8 measured 223 sentences/s at batch 1 and 252 at 16).
             per_pass = 1 if runtimes.PER_TEXT_PASSES.get(self.runtime) else batch_size
             for idx in index_batches(self.length_order(texts), per_pass):
-                batch = self.tokenizer(
-                    [texts[i] for i in idx],
-                    padding="longest",
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    return_tensors="np",
-                )
-                out[list(idx)] = self._onnx(batch)
+                out[list(idx)] = self._onnx(self.encode([texts[i] for i in idx], "np"))
             return out
         self.model.eval()
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.runtime == "bf16" else nullcontext()

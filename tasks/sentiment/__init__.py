@@ -39,6 +39,10 @@ if TYPE_CHECKING:  # the gateway needs BentoML; the task's contract and pipeline
 class ProbabilitiesPredictor:
     """A stored sentiment pipeline as the runners see it: texts in, class probabilities out."""
 
+    # Every pipeline predicts without changing what it learned (the transformer tokenizes under a lock),
+    # so a runner may run several passes at once.
+    thread_safe = True
+
     def __init__(self, pipeline: SentimentPipeline) -> None:
         self.pipeline = pipeline
         self.runtime = encoder_runtime(pipeline)

@@ -56,9 +56,9 @@ def logit(p: np.ndarray) -> np.ndarray:
 def gated_features(
     vader_scores: np.ndarray, tfidf_p: np.ndarray, domain_p: np.ndarray, transformer_p: np.ndarray | None
 ) -> np.ndarray:
-    """``transformer_p``: P(positive) from each transformer head, shape (n, 2), or None (the cheap stage)."""
     """The combiner's input: member scores, the same scores times each domain's gate probability, and
-    the gate probabilities themselves (so the combiner can learn a per-domain bias)."""
+    the gate probabilities themselves (so the combiner can learn a per-domain bias). ``transformer_p``:
+    P(positive) from each transformer head, shape (n, 2), or None (the cheap stage)."""
     compound = vader_scores[:, 0]
     columns = [
         np.where(compound >= 0, 1.0, -1.0),
