@@ -84,6 +84,24 @@ def test_stack_cascade_sends_only_unsure_texts_to_the_transformer(tiny_models):
     assert model.info.metadata["params"]["member_tags"]["transformer"] == tiny_models["transformer"]
 
 
+def test_stack_carries_the_movie_trained_members_it_was_fitted_with(tiny_models):
+    from tasks.sentiment.pipelines import PIPELINES
+
+    model = bentoml.models.get(tiny_models["stacked"])
+    stack = load_pipeline("stacked", model.path, device="cpu")
+    assert list(stack.domain_members) == ["naive_bayes", "logreg"]
+    texts = ["a gorgeous, witty film", "an utterly boring mess"]
+    for name, family in (("naive_bayes", "naive_bayes"), ("logreg", "logreg")):
+        stored = bentoml.models.get(tiny_models[family])
+        assert model.info.metadata["params"]["member_tags"][name] == tiny_models[family]
+        original = PIPELINES[stored.info.labels["pipeline"]].load(stored.path)
+        # the copy inside the stack answers as the stored model does (without its temperature)
+        assert np.allclose(stack.domain_members[name].predict_proba(texts), original.predict_proba(texts))
+    # their scores are columns of the combiner's input: the cheap stage takes 4 VADER + 3 text scores
+    assert stack.text_scores(texts).shape == (2, 3)
+    assert stack.cheap_combiner.n_features_in_ == 7 * (1 + len(stack.domains)) + len(stack.domains)
+
+
 def test_make_evaluate_writes_every_model_and_refuses_a_failed_claim(tiny_models, tiny_data_dir, tmp_path):
     from lifecycle import evaluate
 

@@ -2,8 +2,9 @@
 
 Models: NLTK Naive Bayes and TF-IDF + logistic regression (CPU), a fine-tuned MiniLM transformer (GPU
 runner, CPU fallback), all trained by ``train/`` on the VADER ground-truth snippets; VADER itself (rules,
-the baseline); and the default, a gated stack of VADER, TF-IDF and the transformer that is at least as
-accurate as each on every domain (``train/stacked.py``; ``make evaluate`` prints the table). Endpoints:
+the baseline); and the default, a gated stack of VADER, the TF-IDF and Naive Bayes models and the
+transformer that is at least as accurate as VADER on every domain and within a point of the transformer
+on movie snippets (``train/stacked.py``; ``make evaluate`` prints the table). Endpoints:
 ``/sentiment`` (one text), ``/sentiment/batch`` (several texts, one model), ``/sentiment/ensemble``
 (every member of serving.yaml's ensemble, probabilities averaged by weight).
 
