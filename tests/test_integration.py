@@ -74,7 +74,10 @@ async def _burst(url: str, n: int, concurrency: int) -> collections.Counter:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(n):
         queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # The client drops a connection idle for 2 s, before the server's keep-alive timeout (uvicorn's 5 s)
+    # closes it: with httpx's default (also 5 s) a connection the pool had left idle could be reused at
+    # the instant the server closed it, and that request died with ReadError before the server read it.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
 
         async def worker() -> None:
