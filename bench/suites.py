@@ -192,8 +192,6 @@ def knobs_suite() -> list[ServerSpec]:
         {"workers": 2, "torch_threads": 1, "entry_calls_in_flight": 2},
         {"pass_threads": 2, "torch_threads": 1},
         {"pass_threads": 2, "torch_threads": 1, "entry_calls_in_flight": 1},
-        {"compute_thread": True},
-        {"compute_thread": True, "pass_threads": 2, "torch_threads": 1},
     ]:
         overrides: dict[str, object] = {"runners": {"gpu": knobs}}
         if knobs.get("max_batch_size", 64) < 64:

@@ -83,11 +83,6 @@ class RunnerSettings(_Strict):
         "torch_threads threads (models whose predictor is thread-safe; keep pass_threads x torch_threads "
         "<= cores); 1: one pass after another",
     )
-    compute_thread: bool = Field(
-        default=False,
-        description="run each batch on one thread of its own instead of the runner's event loop, so that the "
-        "loop reads the next call and writes the last answer while the model computes; false: on the loop",
-    )
     forward_batch_size: int | None = Field(
         default=None,
         ge=1,

@@ -14,7 +14,6 @@ loaded by a watcher thread as soon as it appears; the entry service sees it in t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -62,8 +61,6 @@ class ModelHost:
             if self.knobs.pass_threads > 1
             else None
         )
-        # one thread, always the same: a torch model then keeps a single OpenMP team (see profiles.py)
-        self.compute_pool = ThreadPoolExecutor(1, thread_name_prefix="compute") if self.knobs.compute_thread else None
         self.predictors: dict[str, Predictor] = {}
         self.tasks: dict[str, Task] = {}
         self.loaded: list[LoadedModel] = []
@@ -113,13 +110,6 @@ class ModelHost:
                     logger.exception("could not load %s; it stays pending", declared.requested)
                     continue
                 self.pending.remove(declared)
-
-    async def answer(self, items: list[ModelInput]) -> list[Any]:
-        """``run_batch`` on the event loop, or with ``compute_thread`` on the compute thread: the model
-        releases the GIL while it computes, so the loop meanwhile parses the next call and writes answers."""
-        if self.compute_pool is None:
-            return self.run_batch(items)
-        return await asyncio.get_running_loop().run_in_executor(self.compute_pool, self.run_batch, items)
 
     def run_batch(self, items: list[ModelInput]) -> list[Any]:
         """One output per item, in input order; items of one model go through it together."""

@@ -3,8 +3,7 @@ the knobs serving.yaml gives them; what they host comes from serving.yaml too (r
 
 Both APIs are ``async def``: the model then runs on the thread that loaded it, not a thread-pool
 thread, which on a small CPU avoids a second OpenMP thread team fighting the first for the cores; and
-BentoML's dispatcher already runs one batch at a time per worker. The ``compute_thread`` knob moves the
-batches to one dedicated thread (still one team), which frees the event loop while the model computes.
+BentoML's dispatcher already runs one batch at a time per worker.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ def runner_service(name: str, profile: str, resources: dict[str, Any], doc: str)
     knobs = _SETTINGS.runners.get(profile) or _IDLE  # type: ignore[call-overload]
 
     async def predict(self: ModelHost, items: list[ModelInput]) -> list[Any]:
-        return await self.answer(items)
+        return self.run_batch(items)
 
     async def models(self: ModelHost) -> list[LoadedModel]:
         return self.loaded

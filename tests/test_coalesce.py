@@ -295,3 +295,38 @@ def test_with_two_calls_in_flight_the_wait_behind_the_other_call_is_not_cost():
     per_item = run(scenario())
     # before the fix the lone item was priced at the big call's duration (~0.064 s per item)
     assert per_item < 0.01
+
+
+class OverheadRunner:
+    """One call at a time, ``overhead`` seconds per call plus ``per_item`` per item (a forward pass's
+    fixed cost, which a call of one item pays in full)."""
+
+    def __init__(self, overhead: float, per_item: float) -> None:
+        self.overhead, self.per_item = overhead, per_item
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        await asyncio.sleep(self.overhead + self.per_item * len(items))
+        return items
+
+
+def test_tiny_calls_between_large_ones_do_not_set_the_price_per_item():
+    async def scenario():
+        c = Coalescer(OverheadRunner(overhead=0.02, per_item=0.001), max_batch=64, max_in_flight=1)
+        await c.submit([0])  # the warm-up call, not counted
+        for call in range(9):  # tiny, large, tiny, ...: five calls of one item, four of 32
+            await c.submit([1] if call % 2 == 0 else list(range(32)))
+        return c.seconds_per_item, c.predicted_wait(list(range(64)))
+
+    per_item, wait_for_64 = run(scenario())
+    # a large call costs ~1.6 ms per item, a lone item ~21 ms: a plain median over calls said 21 ms
+    assert per_item < 0.005
+    assert wait_for_64 < 0.3  # two large calls' worth (~0.13 s), not 64 x 21 ms = 1.3 s
+
+
+def test_weighted_median():
+    from bundle.coalesce import weighted_median
+
+    assert weighted_median([(5.0, 1)]) == 5.0
+    assert weighted_median([(1.0, 1), (2.0, 1), (3.0, 1)]) == 2.0
+    assert weighted_median([(0.02, 1), (0.02, 1), (0.002, 32)]) == 0.002
+    assert weighted_median([(9.0, 1), (0.002, 1), (0.003, 1)]) == 0.003  # one outlier does not move it

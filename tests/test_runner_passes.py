@@ -1,9 +1,7 @@
-"""A runner's forward passes side by side (``runners.<r>.pass_threads``) and its compute thread
-(``runners.<r>.compute_thread``), on the tiny stored models."""
+"""A runner's forward passes side by side (``runners.<r>.pass_threads``), on the tiny stored models."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -114,45 +112,3 @@ def test_a_failing_pass_fails_the_batch_after_the_other_passes_end(
     with pytest.raises(ValueError, match="refused 'dull'"):
         run(make_host(knobs(pass_threads=2), tag, recorded), tag)
     assert len(recorded.calls) == 2
-
-
-def test_the_compute_thread_runs_every_batch_on_one_thread_while_the_loop_stays_free(
-    transformer: tuple[str, ProbabilitiesPredictor],
-) -> None:
-    tag, predictor = transformer
-    on_loop, on_thread = RecordingPredictor(predictor), RecordingPredictor(predictor)
-    items = [ModelInput(model_tag=tag, data=t) for t in TEXTS]
-
-    async def answer_twice(host: Any) -> tuple[list[Any], int]:
-        ticks = 0
-
-        async def tick() -> None:  # counts how often the loop got to run while the batches computed
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0)
-
-        ticker = asyncio.create_task(tick())
-        try:
-            first = await host.answer(items)
-            second = await host.answer(items[:3])
-        finally:
-            ticker.cancel()
-        return first + second, ticks
-
-    plain, plain_ticks = asyncio.run(answer_twice(make_host(knobs(), tag, on_loop)))
-    threaded, threaded_ticks = asyncio.run(answer_twice(make_host(knobs(compute_thread=True), tag, on_thread)))
-    assert {thread for thread, _ in on_loop.calls} == {threading.get_ident()}  # asyncio.run's loop: this thread
-    compute_threads = {thread for thread, _ in on_thread.calls}
-    assert len(compute_threads) == 1 and threading.get_ident() not in compute_threads
-    assert plain_ticks <= 1 < threaded_ticks  # on the loop, nothing else runs until the batch is done
-    np.testing.assert_allclose(np.array(threaded), np.array(plain), atol=1e-6)
-
-
-def test_a_failing_batch_on_the_compute_thread_raises_to_the_caller(
-    transformer: tuple[str, ProbabilitiesPredictor],
-) -> None:
-    tag, predictor = transformer
-    host = make_host(knobs(compute_thread=True), tag, RecordingPredictor(predictor, refuse="dull"))
-    with pytest.raises(ValueError, match="refused 'dull'"):
-        asyncio.run(host.answer([ModelInput(model_tag=tag, data=t) for t in TEXTS]))
