@@ -22,8 +22,9 @@ from bundle import oip
 from bundle.api import add_task_apis
 from bundle.contract import ModelInfo, ModelsRequest, ModelsResponse, TaskInfo
 from bundle.errors import HumanErrorsMiddleware, install_log_filter
-from bundle.gateway import RunnerPool, TaskGateway
+from bundle.gateway import TaskGateway
 from bundle.openapi_docs import OpenAPICompletionMiddleware
+from bundle.runner_pool import RunnerPool
 from bundle.settings import load_settings
 from bundle.uploads import UploadGuard, upload_fields
 from runners import PROFILES

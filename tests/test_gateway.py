@@ -7,9 +7,9 @@ import asyncio
 import aiohttp
 import pytest
 
-from bundle.gateway import RunnerPool
 from bundle.overload import Deadline, ModelUnavailable, WouldMissDeadline
 from bundle.runner_contract import LoadedModel
+from bundle.runner_pool import RunnerPool
 from bundle.settings import RunnerSettings
 
 KNOBS = {"cpu": RunnerSettings(max_batch_size=8, max_latency_ms=1000, entry_calls_in_flight=1)}
