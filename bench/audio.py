@@ -37,6 +37,7 @@ import yaml
 
 from bench.sentences import movie_sentences
 from bench.servers import ROOT, Launcher, ServerSpec
+from tasks.embedding.runtimes import cpu_model
 
 logger = logging.getLogger("bench.audio")
 
@@ -182,13 +183,6 @@ async def closed_loop(
     }
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -231,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
         "versions": {p: importlib_metadata.version(p) for p in ("bentoml", "torch", "transformers", "onnxruntime")},
         "quick": args.quick,
         "clips": len(wavs),

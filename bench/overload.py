@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from bundle import samples
+from tasks.embedding.runtimes import cpu_model
 
 KINDS: dict[str, tuple[str, dict[str, Any]]] = {
     "routed /sentiment": ("/sentiment", {}),
@@ -151,16 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     facts = {
         "machine": platform.processor() or platform.machine(),
-        "cpu": next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")
-            ),
-            None,
-        )
-        if Path("/proc/cpuinfo").exists()
-        else None,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -30,6 +30,7 @@ from typing import Any
 from bench import loadgen
 from bench.sentences import movie_sentences
 from bench.servers import Launcher, ServerSpec
+from tasks.embedding.runtimes import cpu_model
 
 logger = logging.getLogger("bench.translation")
 
@@ -124,14 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     logger.info("%s c=%d: %.1f req/s %s", spec.name, c, result.ok_per_s, result.latency_ms)
 
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()},
