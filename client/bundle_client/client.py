@@ -1,25 +1,20 @@
-"""The synchronous and asynchronous clients. Both share endpoints, error mapping and the retry policy."""
+"""The synchronous and asynchronous clients: the same methods, one over ``httpx.Client``, one over
+``httpx.AsyncClient``. Configuration, error mapping and the retry policy are shared (``base.py``, ``retry.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import logging
-import os
-import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from . import endpoints
-from ._version import CONTRACT_VERSION, __version__
+from .base import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, TIMEOUT_ENV, URL_ENV, _ClientBase, _payload
 from .endpoints import AnswerT, Call
-from .errors import BundleAPIError, UnavailableError, UnexpectedResponseError, error_class, parse_error_body
+from .errors import BundleAPIError
 from .models import (
     BatchResult,
     EmbeddingResult,
@@ -32,203 +27,9 @@ from .models import (
     TranscriptionResult,
     TranslationResult,
 )
+from .retry import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_MAX_RETRIES, RetryPolicy
 
-logger = logging.getLogger("bundle_client")
-
-URL_ENV = "BUNDLE_API_URL"
-TIMEOUT_ENV = "BUNDLE_API_TIMEOUT"
-# The names before the service served several tasks; read when the new ones are unset.
-LEGACY_URL_ENV = "SENTIMENT_API_URL"
-LEGACY_TIMEOUT_ENV = "SENTIMENT_API_TIMEOUT"
-DEFAULT_BASE_URL = "http://localhost:3000"
-# A little longer than the service's own request timeout (traffic.timeout: 30 s in configuration.yaml),
-# so that a slow request ends with the server's 504 rather than a client-side cut.
-DEFAULT_TIMEOUT = 35.0
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_BACKOFF_BASE = 0.25
-DEFAULT_BACKOFF_MAX = 10.0
-
-# Every call is a prediction or a listing: idempotent, so repeating one after a failure is safe.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-RETRY_TRANSPORT_ERRORS: tuple[type[httpx.TransportError], ...] = (
-    httpx.TimeoutException,  # connect, read, write and pool timeouts
-    httpx.NetworkError,  # connection refused or reset, broken pipe
-    httpx.RemoteProtocolError,  # server closed the connection without an answer
-    httpx.ProxyError,
-)
-
-ClientT = TypeVar("ClientT", bound="_ClientBase")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter.
-
-    Retry ``n`` (0-based) waits a random time between half and all of ``min(backoff_max, backoff_base * 2**n)``
-    ("equal jitter": clients that failed together spread out, and the wait still grows). When the server
-    sends ``Retry-After`` the client waits at least that long; if it asks for more than ``backoff_max``,
-    the client gives up at once and the error's ``retry_after`` says when to come back.
-    """
-
-    max_retries: int = DEFAULT_MAX_RETRIES
-    backoff_base: float = DEFAULT_BACKOFF_BASE
-    backoff_max: float = DEFAULT_BACKOFF_MAX
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {self.max_retries}")
-        if self.backoff_base <= 0 or self.backoff_max < self.backoff_base:
-            raise ValueError(
-                f"need 0 < backoff_base <= backoff_max, got backoff_base={self.backoff_base}, "
-                f"backoff_max={self.backoff_max}"
-            )
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0**retry)
-        return ceiling * (0.5 + 0.5 * rng.random())
-
-    def delay(self, error: BundleAPIError, retryable: bool, rng: random.Random) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up and raise ``error``."""
-        retries_done = error.attempts - 1
-        if not retryable or retries_done >= self.max_retries:
-            return None
-        wait = self.backoff(retries_done, rng)
-        if error.retry_after is not None:
-            if error.retry_after > self.backoff_max:
-                return None
-            wait = max(wait, error.retry_after)
-        return wait
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds, from either of its forms (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _payload(call: Call[Any]) -> dict[str, Any]:
-    """httpx's arguments for a call's body: JSON, or form fields and files (multipart) for uploads."""
-    return {"data": call.body, "files": call.files} if call.files else {"json": call.body}
-
-
-def _check_base_url(base_url: str) -> str:
-    url = base_url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
-    return url
-
-
-def _timeout_from_env() -> float:
-    raw = (os.environ.get(TIMEOUT_ENV) or os.environ.get(LEGACY_TIMEOUT_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise ValueError(f"{TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}")
-    return seconds
-
-
-class _ClientBase:
-    """Configuration, URL building, error mapping and retry decisions; no I/O."""
-
-    def __init__(
-        self,
-        base_url: str,
-        timeout: float | httpx.Timeout,
-        max_retries: int,
-        backoff_base: float,
-        backoff_max: float,
-    ) -> None:
-        self.base_url = _check_base_url(base_url)
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self.retry_policy = RetryPolicy(max_retries, backoff_base, backoff_max)
-        self._rng = random.Random()
-        self._headers = {"user-agent": f"model-bundle-client/{__version__}", "accept": "application/json"}
-
-    @classmethod
-    def from_env(
-        cls: type[ClientT],
-        *,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff_base: float = DEFAULT_BACKOFF_BASE,
-        backoff_max: float = DEFAULT_BACKOFF_MAX,
-    ) -> ClientT:
-        """A client for ``$BUNDLE_API_URL`` (default http://localhost:3000), timeout ``$BUNDLE_API_TIMEOUT``."""
-        return cls(
-            (os.environ.get(URL_ENV) or os.environ.get(LEGACY_URL_ENV) or "").strip() or DEFAULT_BASE_URL,
-            timeout=_timeout_from_env(),
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.base_url!r})"
-
-    def _url(self, path: str) -> str:
-        return self.base_url + path
-
-    def _parse(self, call: Call[AnswerT], url: str, response: httpx.Response) -> AnswerT:
-        try:
-            return call.answer.model_validate_json(response.content)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
-            raise UnexpectedResponseError(
-                f"the answer does not match sentiment API contract {CONTRACT_VERSION} ({problems}); "
-                "is base_url the sentiment service?",
-                status=response.status_code,
-                method=call.method,
-                url=url,
-            ) from None
-
-    def _status_error(self, call: Call[AnswerT], url: str, response: httpx.Response, attempt: int) -> BundleAPIError:
-        message, detail = parse_error_body(response)
-        return error_class(response.status_code)(
-            message,
-            status=response.status_code,
-            detail=detail,
-            attempts=attempt,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
-            method=call.method,
-            url=url,
-        )
-
-    def _transport_error(
-        self, call: Call[AnswerT], url: str, exc: httpx.TransportError, attempt: int
-    ) -> UnavailableError:
-        error = UnavailableError(
-            f"{type(exc).__name__}: {str(exc) or 'no answer'}", attempts=attempt, method=call.method, url=url
-        )
-        error.__cause__ = exc
-        return error
-
-    def _next_delay(self, error: BundleAPIError, cause: BaseException | None) -> float | None:
-        retryable = isinstance(cause, RETRY_TRANSPORT_ERRORS) if cause is not None else error.status in RETRY_STATUSES
-        delay = self.retry_policy.delay(error, retryable, self._rng)
-        if delay is not None:
-            logger.info(
-                "%s %s failed (%s); retry %d of %d in %.3f s",
-                error.method,
-                error.url,
-                error.status or error.message,
-                error.attempts,
-                self.retry_policy.max_retries,
-                delay,
-                extra={"retry_delay": delay, "retry_number": error.attempts, "status": error.status},
-            )
-        return delay
+__all__ = ["DEFAULT_BASE_URL", "TIMEOUT_ENV", "URL_ENV", "AsyncBundleClient", "BundleClient", "RetryPolicy"]
 
 
 class BundleClient(_ClientBase):
