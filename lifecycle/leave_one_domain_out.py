@@ -16,7 +16,8 @@ from typing import Any
 
 from train import evaluation
 from train.common import DEFAULT_SEED
-from train.stacked import STORE_NAME, EmbeddingCache, domain_members_of_store, fit_recipe, member
+from train.stack_recipe import EmbeddingCache, fit_recipe
+from train.stacked import STORE_NAME, domain_members_of_store, member
 
 
 def leave_one_domain_out(seed: int, data_dir: Path | None) -> dict[str, Any]:
