@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +41,7 @@ import numpy as np
 
 from tasks.embedding.encoder import MAX_TOKENS, SentenceEncoder, index_batches
 from tasks.sentiment.pipelines.base import LABELS, SentimentPipeline
+from tasks.sentiment.pipelines.finetune import FinetuneSettings, deterministic_algorithms, finetune, seed_everything
 
 if TYPE_CHECKING:
     import torch
@@ -54,27 +53,6 @@ HEAD_FILE = "head.safetensors"
 CONFIG_FILE = "transformer_pipeline.json"
 
 Mode = Literal["finetune", "frozen"]
-
-
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@contextmanager
-def deterministic_algorithms() -> Iterator[None]:
-    """Ask torch for deterministic kernels while training, then restore the caller's setting."""
-    import torch
-
-    previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous)
 
 
 class TransformerPipeline(SentimentPipeline):
@@ -189,89 +167,18 @@ class TransformerPipeline(SentimentPipeline):
         self.fit_info["probe_train_accuracy"] = round(float(probe.score(features, y)), 4)
 
     def _finetune(self, texts: Sequence[str], y: np.ndarray) -> None:
-        """AdamW on encoder and head together, linear warm-up then linear decay, cross-entropy loss."""
-        import torch
-
-        model, head = self.encoder.model, self.head
-        steps_per_epoch = -(-len(texts) // self.batch_size)
-        total = steps_per_epoch * self.epochs if self.max_steps is None else self.max_steps
-        warmup_steps = int(self.warmup * total)
-        no_decay = ("bias", "LayerNorm.weight")
-        groups = [
-            {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "lr": self.lr},
-            {
-                "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-                "lr": self.lr,
-                "weight_decay": 0.0,
-            },
-            {"params": list(head.parameters()), "lr": self.head_lr},
-        ]
-        # The fused AdamW kernel is faster per step on CPU but rounds differently; the released model was
-        # trained with the default one, which keeps "same data and seed, same metrics" true for it.
-        optimizer = torch.optim.AdamW(groups, weight_decay=self.weight_decay)
-
-        def schedule(step: int) -> float:
-            if step < warmup_steps:
-                return (step + 1) / (warmup_steps + 1)
-            return max(0.0, (total - step) / max(1, total - warmup_steps))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        generator = torch.Generator().manual_seed(self.seed)
-        labels = torch.as_tensor(y, dtype=torch.long)
-        step, started, running = 0, time.perf_counter(), 0.0
-        model.train()
-        head.train()
-        try:
-            while step < total:
-                for idx in self._epoch_batches(texts, generator):
-                    if step >= total:
-                        break
-                    batch = self.encoder.tokenize([texts[i] for i in idx.tolist()])
-                    loss = torch.nn.functional.cross_entropy(
-                        head(self.encoder.forward(batch)), labels[idx].to(self.device)
-                    )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_([*model.parameters(), *head.parameters()], 1.0)
-                    optimizer.step()
-                    scheduler.step()
-                    step += 1
-                    running = 0.9 * running + 0.1 * loss.item() if step > 1 else loss.item()
-                    if step % 50 == 0 or step == total:
-                        elapsed = time.perf_counter() - started
-                        logger.info(
-                            "step %d/%d (%.0f%%) loss %.4f, %.0f s so far, about %.0f s to go",
-                            step,
-                            total,
-                            100 * step / total,
-                            running,
-                            elapsed,
-                            elapsed / step * (total - step),
-                        )
-        finally:
-            model.eval()
-            head.eval()
-        self.fit_info.update(finetune_steps=step, finetune_seconds=round(time.perf_counter() - started, 2))
-
-    def _epoch_batches(self, texts: Sequence[str], generator: torch.Generator) -> list[torch.Tensor]:
-        """Index batches for one epoch, in a seeded random order.
-
-        With ``group_by_length`` the shuffled texts are cut into pools of 50 batches and sorted by length
-        inside each pool, so a batch holds texts of similar length and little padding: on 2 CPU cores
-        that makes an epoch markedly cheaper. The batch order is shuffled again, so lengths do not drift
-        through the epoch. Character length is a good enough proxy for token length here.
-        """
-        import torch
-
-        perm = torch.randperm(len(texts), generator=generator)
-        if not self.group_by_length:
-            return list(perm.split(self.batch_size))
-        lengths = torch.tensor([len(t) for t in texts])
-        batches: list[torch.Tensor] = []
-        for pool in perm.split(self.batch_size * 50):
-            ordered = pool[torch.argsort(lengths[pool], stable=True)]
-            batches.extend(ordered.split(self.batch_size))
-        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        settings = FinetuneSettings(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            head_lr=self.head_lr,
+            weight_decay=self.weight_decay,
+            warmup=self.warmup,
+            group_by_length=self.group_by_length,
+            max_steps=self.max_steps,
+            seed=self.seed,
+        )
+        self.fit_info.update(finetune(self.encoder, self.head, texts, y, settings))
 
     # ---------------------------------------------------------------- metadata, persistence
 
