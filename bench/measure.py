@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import loadgen, procstat
 from bench.machine import load_average, wait_until_others_idle
+from bench.peers.launch import PEERS
 from bench.servers import ROOT, Launcher, ServerSpec, probe
 
 logger = logging.getLogger("bench")
@@ -211,7 +212,7 @@ class Guard:
 
 def served_runtime(server: Any) -> str | None:
     """The transformer's encoder runtime as the server reports it (peers run PyTorch fp32)."""
-    if server.spec.kind in ("fastapi", "ray", "litserve", "mlserver"):
+    if server.spec.kind in PEERS:
         return "fp32"
     if server.spec.kind != "bentoml":
         return None

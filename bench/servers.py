@@ -8,6 +8,9 @@
 - ``fastapi``: the same model behind a plain FastAPI app under uvicorn, no batching.
 - ``ray``: the same model behind Ray Serve with ``@serve.batch``.
 - ``litserve``: the same model behind LitServe with its batching (``max_batch_size``, ``batch_timeout``).
+- ``mlserver``: the same model as an MLServer runtime with its adaptive batching, Open Inference Protocol.
+
+How each peer starts is one entry of ``bench/peers/launch.py``.
 
 Every peer starts with its proxy variables pointed at a closed loopback port: a peer that phones home
 (Ray's usage-stats probe asks the cloud metadata addresses at start) then fails on this machine instead
@@ -39,6 +42,7 @@ from typing import Any
 import yaml
 
 from bench import procstat
+from bench.peers.launch import PEERS
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = Path(__file__).resolve().parent / "variants"
@@ -50,7 +54,7 @@ class ServerSpec:
     """One server configuration. ``name`` is the row label in the report."""
 
     name: str
-    kind: str  # bentoml | bentoml-runner | fastapi | ray
+    kind: str  # bentoml | bentoml-runner | a peer of bench/peers/launch.py (fastapi, litserve, mlserver, ray)
     description: str = ""
     serving_overrides: dict[str, Any] = field(default_factory=dict)  # deep-merged into serving.yaml
     serving_replace: dict[str, Any] = field(default_factory=dict)  # top-level sections replaced outright
@@ -120,39 +124,11 @@ def bentoml_role(cmd: str) -> str:
     return "other"
 
 
-def fastapi_role(cmd: str) -> str:
-    if "--reuse-port-worker" in cmd:
-        return "uvicorn worker"
-    return "uvicorn"
-
-
-def mlserver_role(cmd: str) -> str:
-    return "mlserver"
-
-
-def litserve_role(cmd: str) -> str:
-    return "litserve" if "litserve_app" in cmd else "litserve worker"
-
-
 # Proxies at a closed loopback port (discard, 9): what a peer tries to reach outside fails here at once.
 NO_EGRESS = {
     **{k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
     **{k: "127.0.0.1,localhost,::1" for k in ("no_proxy", "NO_PROXY")},
 }
-
-
-def ray_role(cmd: str) -> str:
-    for marker, name in [
-        ("ServeReplica", "replica"),
-        ("ProxyActor", "proxy"),
-        ("ServeController", "controller"),
-        ("raylet", "raylet"),
-        ("gcs_server", "gcs"),
-        ("ray_app", "driver"),
-    ]:
-        if marker in cmd:
-            return name
-    return "ray (other)"
 
 
 class Launcher:
@@ -254,7 +230,7 @@ class Launcher:
             env["BENTOML_CONFIG_OPTIONS"] = " ".join(f"{k}={v}" for k, v in options.items())
             target = "service:BundleService" if spec.kind == "bentoml" else "runners.profiles:GPURunner"
             cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
-            role = bentoml_role
+            role: Callable[[str], str] = bentoml_role
             url = f"{base}/sentiment" if spec.kind == "bentoml" else f"{base}/predict"
             metrics_url: str | None = f"{base}/metrics"
             info: dict[str, Any] = {
@@ -264,10 +240,11 @@ class Launcher:
                 "model_tag": self.model_tag,
                 "patches": list(spec.patches),
             }
-        elif spec.kind in ("fastapi", "ray", "litserve", "mlserver"):
-            python = self.mlserver_python if spec.kind == "mlserver" else self.peers_python
+        elif spec.kind in PEERS:
+            peer = PEERS[spec.kind]
+            python = self.mlserver_python if peer.environment == "mlserver" else self.peers_python
             if python is None:
-                which = "--name mlserver" if spec.kind == "mlserver" else ""
+                which = f"--name {peer.environment}" if peer.environment != "peers" else ""
                 raise RuntimeError(f"{spec.name} needs its environment (python -m bench.peers_env {which})")
             ready_dir = Path(tempfile.mkdtemp(prefix="ready-", dir=self.workdir))
             env.update(
@@ -278,65 +255,13 @@ class Launcher:
                     "BENCH_READY_DIR": str(ready_dir),
                     "PYTHONPATH": str(ROOT),
                     **NO_EGRESS,
+                    **peer.env,
                 }
             )
-            if spec.kind == "fastapi":
-                # The same HTTP stack BentoML runs on in the project's environment (asyncio loop, h11),
-                # so the comparison is about batching and composition, not about uvloop/httptools.
-                # bench.peers.fastapi_serve: uvicorn workers with one SO_REUSEPORT socket each (see there).
-                cmd = [str(python), "-m", "bench.peers.fastapi_serve", "bench.peers.fastapi_app:app"]
-                cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(spec.workers)]
-                cmd += ["--loop", "asyncio", "--http", "h11", "--log-level", "warning"]
-                role = fastapi_role
-            elif spec.kind == "litserve":
-                batch = {"max_batch_size": 64, "wait_ms": 5, **spec.peer_batch}
-                cmd = [str(python), str(ROOT / "bench" / "peers" / "litserve_app.py"), "--port", str(port)]
-                cmd += ["--workers", str(spec.workers), "--max-batch-size", str(int(batch["max_batch_size"]))]
-                cmd += ["--batch-timeout-ms", str(batch["wait_ms"])]
-                role = litserve_role
-            elif spec.kind == "mlserver":
-                batch = {"max_batch_size": 64, "wait_ms": 5, **spec.peer_batch}
-                folder = self.workdir / f"mlserver-{port}"
-                folder.mkdir()
-                (folder / "settings.json").write_text(
-                    json.dumps(
-                        {
-                            "host": "127.0.0.1",
-                            "http_port": port,
-                            "grpc_port": free_port(),
-                            "metrics_port": free_port(),
-                            "parallel_workers": 0,
-                            "debug": False,
-                        }
-                    )
-                )
-                (folder / "model-settings.json").write_text(
-                    json.dumps(
-                        {
-                            "name": "sentiment",
-                            "implementation": "bench.peers.mlserver_runtime.SentimentRuntime",
-                            "max_batch_size": int(batch["max_batch_size"]),
-                            "max_batch_time": batch["wait_ms"] / 1000,
-                        }
-                    )
-                )
-                cmd = [str(python), "-m", "mlserver.cli.main", "start", str(folder)]
-                role = mlserver_role
-            else:
-                env.update(
-                    {
-                        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-                        "RAY_USAGE_STATS_ENABLED": "0",
-                        "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
-                        "RAY_SERVE_HTTP_HOST": "127.0.0.1",
-                    }
-                )
-                batch = {"max_batch_size": 64, "wait_ms": 5, "max_ongoing": 256, **spec.peer_batch}
-                cmd = [str(python), str(ROOT / "bench" / "peers" / "ray_app.py"), "--port", str(port)]
-                cmd += ["--max-batch-size", str(int(batch["max_batch_size"])), "--wait-ms", str(batch["wait_ms"])]
-                cmd += ["--max-ongoing", str(int(batch["max_ongoing"]))]
-                role = ray_role
-            url = f"{base}/v2/models/sentiment/infer" if spec.kind == "mlserver" else f"{base}/sentiment"
+            folder = Path(tempfile.mkdtemp(prefix=f"{spec.kind}-", dir=self.workdir))
+            cmd = peer.command(python, port, spec, folder, free_port)
+            role = peer.role
+            url = base + peer.path
             metrics_url = None
             info = {"workers": spec.workers, "torch_threads": spec.torch_threads, **spec.peer_batch}
         else:
@@ -365,7 +290,7 @@ class Launcher:
                 raise TimeoutError(f"{spec.name} was not ready in time; log: {server.log_path}")
             try:
                 if ready_dir is not None:
-                    expected = spec.workers if spec.kind in ("fastapi", "litserve") else 1
+                    expected = PEERS[spec.kind].ready_files(spec)
                     if len(list(ready_dir.iterdir())) >= expected:
                         return
                 elif http("GET", f"{server.base}/readyz", timeout=2)[0] == 200:
