@@ -30,6 +30,7 @@ the classic models and for tests that do not need a transformer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -167,17 +168,8 @@ class TransformerPipeline(SentimentPipeline):
         self.fit_info["probe_train_accuracy"] = round(float(probe.score(features, y)), 4)
 
     def _finetune(self, texts: Sequence[str], y: np.ndarray) -> None:
-        settings = FinetuneSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            head_lr=self.head_lr,
-            weight_decay=self.weight_decay,
-            warmup=self.warmup,
-            group_by_length=self.group_by_length,
-            max_steps=self.max_steps,
-            seed=self.seed,
-        )
+        # the loop's settings are this pipeline's hyper-parameters of the same names
+        settings = FinetuneSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(FinetuneSettings)})
         self.fit_info.update(finetune(self.encoder, self.head, texts, y, settings))
 
     # ---------------------------------------------------------------- metadata, persistence
