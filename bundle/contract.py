@@ -32,7 +32,14 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     return clean
 
 
-Text = Annotated[str, AfterValidator(clean_text)]
+def _length_schema(max_chars: int) -> Any:
+    # What clean_text enforces, stated in the JSON Schema as well, so that Swagger UI, generated clients
+    # and fuzzers know it. Schema only: pydantic's own length checks would replace clean_text's messages.
+    # (Whitespace and invisible characters alone are refused too; JSON Schema cannot say that exactly.)
+    return Field(json_schema_extra={"minLength": 1, "maxLength": max_chars})
+
+
+Text = Annotated[str, AfterValidator(clean_text), _length_schema(MAX_TEXT_CHARS)]
 
 
 def text_list(max_texts: int = MAX_BATCH_TEXTS, max_chars: int = MAX_TEXT_CHARS) -> Any:
@@ -48,7 +55,7 @@ def text_list(max_texts: int = MAX_BATCH_TEXTS, max_chars: int = MAX_TEXT_CHARS)
         return out
 
     return Annotated[
-        list[str],
+        list[Annotated[str, _length_schema(max_chars)]],
         Field(
             description=f"1 to {max_texts} texts, each 1 to {max_chars} characters.", min_length=1, max_length=max_texts
         ),

@@ -1,9 +1,10 @@
 """Completes BentoML's generated OpenAPI document for people using Swagger UI.
 
 BentoML documents each API's request and success schema. This ASGI middleware adds, on the way out of
-``GET /docs.json``: a one-line ``summary`` per operation (the first line of its docstring) and the
+``GET /docs.json``: a one-line ``summary`` per operation (the first line of its docstring), the
 error responses every endpoint can give (400, 404, 429, 503, 504) with the ``{"error": ...}`` body
-that errors.py guarantees, each with an example. It also turns pydantic's JSON-Schema ``examples``
+that errors.py guarantees, each with an example, and ``required`` on every request body that has
+required fields. It also turns pydantic's JSON-Schema ``examples``
 lists into OpenAPI 3.0's ``example`` (the document declares 3.0, where ``examples`` is not a schema
 keyword), which is what Swagger UI's "Try it out" fills the request body from.
 """
@@ -115,7 +116,10 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
             description = (operation.get("description") or "").strip()
             operation.setdefault("summary", description.splitlines()[0] if description else path)
             responses = operation.setdefault("responses", {})
-            uploads = "multipart/form-data" in (operation.get("requestBody") or {}).get("content", {})
+            body = operation.get("requestBody") or {}
+            if any((media.get("schema") or {}).get("required") for media in body.get("content", {}).values()):
+                body["required"] = True  # a request without its required fields has no body to leave out
+            uploads = "multipart/form-data" in body.get("content", {})
             for status, (meaning, example) in (ERRORS | UPLOAD_ERRORS if uploads else ERRORS).items():
                 # replaces BentoML's generic entries: errors.py shapes every 4xx body like this
                 responses[status] = {
