@@ -11,7 +11,8 @@ invisible characters (bundle/contract.py), which JSON Schema cannot state exactl
 
 The requests go through the in-process ASGI app (the ``service_client`` fixture: tiny real models), sent
 with its Starlette test client; schemathesis's own ASGI transport would start and stop the app's lifespan
-around every call. Generation is derandomised: every run sends the same requests.
+around every call. The integration tier sends the same requests over HTTP to a real ``bentoml serve``.
+Generation is derandomised: every run sends the same requests.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks
 from schemathesis.generation import GenerationMode
+
+from tests.conftest import free_port
+from tests.serving import running_server
 
 CHECKS = [
     checks.not_a_server_error,
@@ -44,9 +49,15 @@ def spec(service_client) -> dict[str, Any]:
     return service_client.get("/docs.json").json()
 
 
-def send(client, case):
-    """The generated request, through the test client (requests-style arguments mapped to httpx's)."""
-    kw = case.as_transport_kwargs(base_url="http://testserver")
+@pytest.fixture(scope="module")
+def real_server(tiny_models):
+    with running_server(free_port()) as url:
+        yield str(url)
+
+
+def send(client: httpx.Client, base_url: str, case: Any) -> httpx.Response:
+    """The generated request, through ``client`` (requests-style arguments mapped to httpx's)."""
+    kw = case.as_transport_kwargs(base_url=base_url)
     unexpected = set(kw) - {"method", "url", "cookies", "headers", "params", "json", "data", "files"}
     assert not unexpected, f"the test does not forward {unexpected}"
     body: dict[str, Any] = {}
@@ -58,10 +69,12 @@ def send(client, case):
             body["data"] = kw["data"]  # the form fields beside the files
     elif "data" in kw:
         body["content"] = kw["data"]  # a raw body (negative cases send the wrong media type)
-    return client.request(kw["method"], kw["url"], headers=kw["headers"], params=kw["params"], **body)
+    request = client.build_request(kw["method"], kw["url"], headers=kw["headers"], params=kw["params"], **body)
+    request.read()  # a multipart body streams; the failure report shows it, so keep it in memory
+    return client.send(request)
 
 
-def property_test(operation: Any, client, mode: GenerationMode):
+def property_test(operation: Any, client: httpx.Client, base_url: str, mode: GenerationMode) -> Any:
     """A Hypothesis test: requests for ``operation`` drawn in ``mode``, each answer validated."""
 
     @settings(
@@ -74,12 +87,14 @@ def property_test(operation: Any, client, mode: GenerationMode):
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
         case = data.draw(operation.as_strategy(mode))
-        case.validate_response(send(client, case), checks=CHECKS)
+        case.validate_response(send(client, base_url, case), checks=CHECKS)
 
     return check
 
 
-def fuzz(spec: dict[str, Any], client, mode: GenerationMode) -> dict[str, str]:
+def fuzz(
+    spec: dict[str, Any], client: httpx.Client, mode: GenerationMode, base_url: str = "http://testserver"
+) -> dict[str, str]:
     """Failures by operation (empty when every generated request was answered as documented)."""
     schema = schemathesis.openapi.from_dict(spec)
     failures: dict[str, str] = {}
@@ -90,7 +105,7 @@ def fuzz(spec: dict[str, Any], client, mode: GenerationMode) -> dict[str, str]:
         if mode is GenerationMode.NEGATIVE and not (list(operation.body) or list(operation.iter_parameters())):
             continue  # nothing to break in a request without parameters or body
         try:
-            property_test(operation, client, mode)()
+            property_test(operation, client, base_url, mode)()
         except (Exception, BaseExceptionGroup) as exc:  # schemathesis's FailureGroup is a BaseExceptionGroup
             failures[operation.label] = str(exc)[:3000]
     return failures
@@ -125,3 +140,12 @@ def test_the_fuzzer_notices_a_document_that_does_not_describe_the_service(spec, 
     lie(lying["paths"]["/sentiment"]["post"])
     failures = fuzz(lying, service_client, mode)
     assert noticed in failures.get("POST /sentiment", "").lower(), failures
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+def test_a_real_server_answers_generated_requests_as_documented(real_server, mode):
+    """The same fuzzing over real HTTP: BentoML's own request parsing (JSON, multipart) in front of the app."""
+    with httpx.Client(base_url=real_server, timeout=60) as client:
+        failures = fuzz(client.get("/docs.json").json(), client, mode, base_url=real_server)
+    assert not failures, "\n\n".join(f"{label}:\n{report}" for label, report in failures.items())
