@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from bench import procstat
-from bench.peers.launch import PEERS
+from bench.peers.launch import PEERS, Start
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = Path(__file__).resolve().parent / "variants"
@@ -259,7 +259,7 @@ class Launcher:
                 }
             )
             folder = Path(tempfile.mkdtemp(prefix=f"{spec.kind}-", dir=self.workdir))
-            cmd = peer.command(python, port, spec, folder, free_port)
+            cmd = peer.command(Start(python, port, spec, folder, free_port))
             role = peer.role
             url = base + peer.path
             metrics_url = None

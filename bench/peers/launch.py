@@ -23,9 +23,19 @@ BATCH_DEFAULTS = {"max_batch_size": 64, "wait_ms": 5}
 
 
 @dataclass(frozen=True)
+class Start:
+    """What a peer's command line is built from."""
+
+    python: Path  # the peer environment's interpreter
+    port: int
+    spec: ServerSpec
+    folder: Path  # a fresh folder of its own, for settings files
+    free_port: Callable[[], int]  # for the extra ports a peer opens
+
+
+@dataclass(frozen=True)
 class Peer:
-    # (peer's python, port, spec, a fresh folder of its own, a free-port function) -> argv
-    command: Callable[[Path, int, ServerSpec, Path, Callable[[], int]], list[str]]
+    command: Callable[[Start], list[str]]  # the argv that serves the model
     role: Callable[[str], str]
     path: str = "/sentiment"  # the endpoint the load goes to
     environment: str = "peers"  # bench.peers_env: which virtual environment runs it
@@ -40,12 +50,12 @@ def batch_of(spec: ServerSpec, **defaults: float) -> dict[str, float]:
     return {**BATCH_DEFAULTS, **defaults, **spec.peer_batch}
 
 
-def fastapi_command(python: Path, port: int, spec: ServerSpec, folder: Path, free_port: Callable[[], int]) -> list[str]:
+def fastapi_command(start: Start) -> list[str]:
     # The same HTTP stack BentoML runs on in the project's environment (asyncio loop, h11), so the
     # comparison is about batching and composition, not about uvloop/httptools.
     # bench.peers.fastapi_serve: uvicorn workers with one SO_REUSEPORT socket each (see there).
-    cmd = [str(python), "-m", "bench.peers.fastapi_serve", "bench.peers.fastapi_app:app"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(spec.workers)]
+    cmd = [str(start.python), "-m", "bench.peers.fastapi_serve", "bench.peers.fastapi_app:app"]
+    cmd += ["--host", "127.0.0.1", "--port", str(start.port), "--workers", str(start.spec.workers)]
     return cmd + ["--loop", "asyncio", "--http", "h11", "--log-level", "warning"]
 
 
@@ -53,12 +63,10 @@ def fastapi_role(cmd: str) -> str:
     return "uvicorn worker" if "--reuse-port-worker" in cmd else "uvicorn"
 
 
-def litserve_command(
-    python: Path, port: int, spec: ServerSpec, folder: Path, free_port: Callable[[], int]
-) -> list[str]:
-    batch = batch_of(spec)
-    cmd = [str(python), str(HERE / "litserve_app.py"), "--port", str(port)]
-    cmd += ["--workers", str(spec.workers), "--max-batch-size", str(int(batch["max_batch_size"]))]
+def litserve_command(start: Start) -> list[str]:
+    batch = batch_of(start.spec)
+    cmd = [str(start.python), str(HERE / "litserve_app.py"), "--port", str(start.port)]
+    cmd += ["--workers", str(start.spec.workers), "--max-batch-size", str(int(batch["max_batch_size"]))]
     return cmd + ["--batch-timeout-ms", str(batch["wait_ms"])]
 
 
@@ -66,34 +74,32 @@ def litserve_role(cmd: str) -> str:
     return "litserve" if "litserve_app" in cmd else "litserve worker"
 
 
-def mlserver_command(
-    python: Path, port: int, spec: ServerSpec, folder: Path, free_port: Callable[[], int]
-) -> list[str]:
-    batch = batch_of(spec)
+def mlserver_command(start: Start) -> list[str]:
+    batch = batch_of(start.spec)
     # parallel_workers 0: inference in the server process (≥ 1 crashes with uvloop ≥ 0.22, and 0 measured
     # best here); MLServer always opens gRPC and metrics ports too, so they are bound to loopback as well.
     settings = {
         "host": "127.0.0.1",
-        "http_port": port,
-        "grpc_port": free_port(),
-        "metrics_port": free_port(),
+        "http_port": start.port,
+        "grpc_port": start.free_port(),
+        "metrics_port": start.free_port(),
         "parallel_workers": 0,
         "debug": False,
     }
-    (folder / "settings.json").write_text(json.dumps(settings))
+    (start.folder / "settings.json").write_text(json.dumps(settings))
     model_settings = {
         "name": "sentiment",
         "implementation": "bench.peers.mlserver_runtime.SentimentRuntime",
         "max_batch_size": int(batch["max_batch_size"]),
         "max_batch_time": batch["wait_ms"] / 1000,
     }
-    (folder / "model-settings.json").write_text(json.dumps(model_settings))
-    return [str(python), "-m", "mlserver.cli.main", "start", str(folder)]
+    (start.folder / "model-settings.json").write_text(json.dumps(model_settings))
+    return [str(start.python), "-m", "mlserver.cli.main", "start", str(start.folder)]
 
 
-def ray_command(python: Path, port: int, spec: ServerSpec, folder: Path, free_port: Callable[[], int]) -> list[str]:
-    batch = batch_of(spec, max_ongoing=256)
-    cmd = [str(python), str(HERE / "ray_app.py"), "--port", str(port)]
+def ray_command(start: Start) -> list[str]:
+    batch = batch_of(start.spec, max_ongoing=256)
+    cmd = [str(start.python), str(HERE / "ray_app.py"), "--port", str(start.port)]
     cmd += ["--max-batch-size", str(int(batch["max_batch_size"])), "--wait-ms", str(batch["wait_ms"])]
     return cmd + ["--max-ongoing", str(int(batch["max_ongoing"]))]
 
