@@ -71,24 +71,25 @@ def test_every_tensor_mapped_and_conversion_checked(tiny_en_tag: str) -> None:
 
 def test_a_missing_or_extra_tensor_is_refused() -> None:
     from train import ctranslate2_whisper as ct2
+    from train.ctranslate2_native import ConversionError, read_model_bin
     from train.import_whisper import VARIANTS, unpack
 
-    variables = ct2.read_model_bin(unpack(VARIANTS["tiny_en"]) / "model.bin").variables
+    variables = read_model_bin(unpack(VARIANTS["tiny_en"]) / "model.bin").variables
     state, used = ct2.state_dict_from(variables, 384)
     assert len(state) == 167 and used | ct2._check_spec_flags(variables) == set(variables)
     incomplete = {k: v for k, v in variables.items() if k != "decoder/layer_3/attention/linear_1/weight"}
-    with pytest.raises(ct2.ConversionError, match="no variable"):
+    with pytest.raises(ConversionError, match="no variable"):
         ct2.state_dict_from(incomplete, 384)
     nonzero_key_bias = dict(variables)
     bias = variables["encoder/layer_0/self_attention/linear_0/bias"].copy()
     bias[384:768] = 1.0
     nonzero_key_bias["encoder/layer_0/self_attention/linear_0/bias"] = bias
-    with pytest.raises(ct2.ConversionError, match="key bias"):
+    with pytest.raises(ConversionError, match="key bias"):
         ct2.state_dict_from(nonzero_key_bias, 384)
 
 
 def test_transcribes_read_speech(predictor) -> None:
-    from train.speech_quality import normalize, wer
+    from train.transcripts import normalize, wer
 
     references = {
         "sense_and_sensibility_01_austen_64kb-0870": "and mister john dashwood had then leisure to consider how much "
@@ -142,7 +143,7 @@ def test_guards_and_normalisation() -> None:
     import torch
 
     from tasks.speech.whisper import TokenCap, compression_ratio, token_cap
-    from train.speech_quality import digits_of, normalize
+    from train.transcripts import digits_of, normalize
 
     assert token_cap(1.0) == 28 and token_cap(30.0) == 376 and token_cap(40.0) == 444
     assert compression_ratio("1,5," + "5," * 200) > 2.4 > compression_ratio("He was not an ill-disposed young man.")

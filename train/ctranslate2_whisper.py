@@ -1,7 +1,7 @@
 """Rebuild a Whisper model stored in CTranslate2's format as a transformers ``WhisperForConditionalGeneration``.
 
 The only Whisper weights that reach this project offline are CTranslate2 conversions (``model.bin`` plus
-``config.json``, ``tokenizer.json`` and ``vocabulary.txt``; see docs/SPEECH-MODEL.md). The service runs
+``config.json``, ``tokenizer.json`` and ``vocabulary.txt``; read by ``train/ctranslate2_native.py``). The service runs
 transformers (one framework for every task, fp16 on a GPU, batched ``generate``), so the weights are read
 here into named numpy arrays and renamed, split and checked into the layout transformers expects:
 
@@ -20,88 +20,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import struct
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from train.ctranslate2_native import ConversionError, read_model_bin
 
 if TYPE_CHECKING:
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 logger = logging.getLogger("train.ctranslate2_whisper")
 
-# CTranslate2's dtype codes (include/ctranslate2/types.h).
-DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: None}  # 5: bfloat16
 MULTILINGUAL_VOCAB = 51865  # multilingual Whisper has one token more (<|yue|> aside) than the English-only one
 MAX_TARGET_POSITIONS = 448
 TASKS = ("transcribe", "translate")
 # Model-level flags of the spec that only say "this is standard Whisper"; checked, then not mapped.
 SPEC_FLAGS = ("activation", "alibi", "alignment_heads", "alignment_layer", "pre_norm", "scale_embeddings")
-
-
-class ConversionError(ValueError):
-    """The file is not the CTranslate2 Whisper model this code understands."""
-
-
-@dataclass(frozen=True)
-class CT2Model:
-    spec: str
-    revision: int
-    variables: dict[str, np.ndarray]
-    aliases: dict[str, str]
-
-
-def _read(fh: BinaryIO, fmt: str) -> Any:
-    size = struct.calcsize("<" + fmt)
-    data = fh.read(size)
-    if len(data) != size:
-        raise ConversionError("model.bin ends early")
-    return struct.unpack("<" + fmt, data)[0]
-
-
-def _string(fh: BinaryIO) -> str:
-    length = _read(fh, "H")  # includes the trailing NUL
-    return fh.read(length)[:-1].decode("utf-8")
-
-
-def read_model_bin(path: str | Path) -> CT2Model:
-    """The variables of a CTranslate2 ``model.bin`` as numpy arrays, by name (the layout in SPEECH-MODEL.md)."""
-    variables: dict[str, np.ndarray] = {}
-    with open(path, "rb") as fh:
-        version = _read(fh, "I")
-        if version < 5:  # older files have no spec name/revision; no Whisper conversion is that old
-            raise ConversionError(f"{path}: CTranslate2 binary version {version} is not supported")
-        spec = _string(fh)
-        revision = _read(fh, "I")
-        for _ in range(_read(fh, "I")):
-            name = _string(fh)
-            rank = _read(fh, "B")
-            shape = tuple(_read(fh, "I") for _ in range(rank))
-            dtype_code = _read(fh, "B")
-            nbytes = _read(fh, "I")
-            data = fh.read(nbytes)
-            if len(data) != nbytes:
-                raise ConversionError(f"{path}: {name} is truncated")
-            dtype = DTYPES.get(dtype_code)
-            if dtype is None:
-                raise ConversionError(f"{path}: {name} has dtype code {dtype_code}, which this reader does not handle")
-            variables[name] = np.frombuffer(data, dtype=dtype).reshape(shape)
-        aliases = {}
-        for _ in range(_read(fh, "I")):
-            alias = _string(fh)
-            aliases[alias] = _string(fh)
-        if fh.read(1):
-            raise ConversionError(f"{path}: bytes left after the aliases: not a file this reader understands")
-    if spec != "WhisperSpec":
-        raise ConversionError(f"{path}: spec {spec!r} is not WhisperSpec")
-    return CT2Model(spec, revision, variables, aliases)
 
 
 def _scalar(variables: dict[str, np.ndarray], name: str) -> int:
@@ -338,42 +274,6 @@ def build_processor(folder: str | Path, num_mel_bins: int, multilingual: bool) -
         tokenizer.set_prefix_tokens(language=None, task="transcribe", predict_timestamps=False)
     feature_extractor = WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=16000)
     return WhisperProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
-
-
-def _ctranslate2_greedy(folder: str, features: np.ndarray, prompt: list[str]) -> list[int]:
-    import ctranslate2
-
-    model = ctranslate2.models.Whisper(folder, device="cpu", compute_type="float32", intra_threads=1)
-    result = model.generate(ctranslate2.StorageView.from_array(features), [prompt], beam_size=1, max_length=448)
-    return list(result[0].sequences_ids[0])
-
-
-def ctranslate2_greedy(folder: str | Path, features: np.ndarray, prompt: list[str]) -> list[int]:
-    """Token ids CTranslate2 itself decodes (greedy, float32) from log-mel ``features`` of shape (1, mels, 3000).
-
-    It runs in a child process on purpose: CTranslate2 brings its own OpenMP runtime, and once it has run in
-    a process where PyTorch already had, PyTorch's generation there became 40x slower (tiny.en: 0.9 s → 42 s
-    per clip, measured here), which would slow down everything the importer and the tests do afterwards.
-    """
-    root = Path(__file__).resolve().parent.parent
-    code = (
-        "import json, sys; import numpy as np; from train.ctranslate2_whisper import _ctranslate2_greedy; "
-        "print(json.dumps(_ctranslate2_greedy(sys.argv[1], np.load(sys.argv[2]), json.loads(sys.argv[3]))))"
-    )
-    with tempfile.TemporaryDirectory(prefix="ct2-features-") as tmp:
-        path = Path(tmp) / "features.npy"
-        np.save(path, np.ascontiguousarray(features, np.float32))
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(folder), str(path), json.dumps(prompt)],
-            capture_output=True,
-            text=True,
-            cwd=root,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))},
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"ctranslate2 failed (exit {done.returncode}): {done.stderr.strip()[-1000:]}")
-    return [int(i) for i in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
 def convert(folder: str | Path, out: str | Path) -> dict[str, Any]:

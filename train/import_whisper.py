@@ -148,7 +148,7 @@ def read_clip(path: Path) -> Any:
 
 def ctranslate2_transcript(ct2_folder: Path, samples: Any, processor: Any, multilingual: bool) -> str:
     """Greedy English transcript of ``samples`` by CTranslate2 itself, running the wheel's files in float32."""
-    from train.ctranslate2_whisper import ctranslate2_greedy
+    from train.ctranslate2_native import ctranslate2_greedy
 
     features = processor.feature_extractor(samples, sampling_rate=16000, return_tensors="np").input_features
     prompt = ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
@@ -162,7 +162,7 @@ def conversion_check(hf_folder: Path, ct2_folder: Path, multilingual: bool) -> d
     """The rebuilt model (through the service's predictor) against CTranslate2 on the original files."""
     from bundle.audio import to_pcm16
     from tasks.speech.whisper import WhisperPredictor
-    from train.speech_quality import normalize, wer
+    from train.transcripts import normalize, wer
 
     samples = read_clip(CHECK_CLIP)
     predictor = WhisperPredictor(str(hf_folder), "cpu")

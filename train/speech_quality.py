@@ -20,10 +20,7 @@ entry service sends it (files are decoded and resampled by ``bundle.audio.decode
   words/min), language detection (the predictor's, without a language given) and the translation to
   English, reported as text next to a reference translation.
 
-Normalisation before WER (applied to reference and hypothesis alike; see :func:`normalize`): lower-case;
-numerals written out as English words ("10" → "ten", "1,000" → "one thousand"); "mr"/"mrs"/"dr" expanded;
-"&" → "and", "%" → "percent"; hyphens become spaces; apostrophes and all other punctuation removed;
-whitespace collapsed. Nothing else (no spelling variants, no filler-word removal).
+Transcripts are normalised before WER as ``train/transcripts.py`` says (reference and hypothesis alike).
 
 The real-time factor is processing time over audio duration, per set, with the set decoded in batches of
 ``BATCH``. Prints a Markdown table and writes ``results/evaluation/speech.json`` and ``speech.md``.
@@ -34,183 +31,30 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import shutil
-import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from train.speech_clips import (
+    ASTERISK_DIGITS,
+    FOREIGN,
+    FOREIGN_WORDS_PER_MINUTE,
+    POCKETSPHINX,
+    Clip,
+    digit_clips,
+    espeak,
+    read_speech,
+    synthesised,
+)
+from train.transcripts import digits_of, normalize, wer
 
 logger = logging.getLogger("train.speech_quality")
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "results" / "evaluation"
-POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")
-ASTERISK_DIGITS = Path("/usr/share/asterisk/sounds/en/digits")
-SAMPLE_RATE = 16000
 BATCH = 8
-ESPEAK_SENTENCES = 20
-DIGIT_STRINGS = ("4155", "90210", "3141592")
-DIGIT_PAUSE_S = 0.15
-# espeak-ng's Spanish and Portuguese voices at their default 175 words/min were mostly unintelligible to base
-# (2 of 5 languages detected wrongly, translations unrelated to the text); at 120 they are closer to speech.
-FOREIGN_WORDS_PER_MINUTE = 120
-# (language, espeak-ng voice, sentence, an English reference for the reader); written for this check
-FOREIGN = (
-    ("es", "es", "El gato duerme en la casa todos los días.", "The cat sleeps in the house every day."),
-    ("es", "es", "Mañana vamos a la playa con mis amigos.", "Tomorrow we are going to the beach with my friends."),
-    ("es", "es", "Esta película es muy aburrida y demasiado larga.", "This film is very boring and far too long."),
-    ("pt", "pt", "Eu gosto muito de ler livros à noite.", "I really like reading books at night."),
-    (
-        "pt",
-        "pt",
-        "O filme foi excelente e os atores estavam ótimos.",
-        "The film was excellent and the actors were great.",
-    ),
-)
-
-_ONES = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
-_DIGIT_WORDS = {w: str(i) for i, w in enumerate(_ONES[:10])} | {"oh": "0", "o": "0"}
-
-
-def number_words(n: int) -> str:
-    """English words for 0 ≤ n < 10**12 ("105" → "one hundred five")."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")):
-        if n >= size:
-            rest = n % size
-            return f"{number_words(n // size)} {name}" + ("" if rest == 0 else " " + number_words(rest))
-    raise AssertionError(n)
-
-
-def normalize(text: str) -> str:
-    """The text WER is computed on (the rules are in the module docstring)."""
-    text = text.lower().replace("&", " and ").replace("%", " percent ")
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 → 1000
-    text = re.sub(
-        r"\d+", lambda m: " " + number_words(int(m.group())) + " " if len(m.group()) < 13 else m.group(), text
-    )
-    text = text.replace("-", " ").replace("'", "").replace("’", "")
-    text = re.sub(r"[^\w\s]", " ", text)
-    words = [_ABBREVIATIONS.get(w, w) for w in text.split()]
-    return " ".join(words)
-
-
-def digits_of(text: str) -> str:
-    """Only the digits a transcript states: numerals kept, digit words ("seven", "oh") turned into digits."""
-    words = re.sub(r"[^\w\s]", " ", text.lower()).split()
-    return "".join(w if w.isdigit() else _DIGIT_WORDS.get(w, "") for w in words)
-
-
-def wer(references: list[str], hypotheses: list[str]) -> float:
-    """Corpus word error rate (jiwer); an empty reference list is 0."""
-    import jiwer
-
-    pairs = [(r, h) for r, h in zip(references, hypotheses, strict=True) if r.strip()]
-    if not pairs:
-        return 0.0
-    return float(jiwer.wer([r for r, _ in pairs], [h if h.strip() else "<empty>" for _, h in pairs]))
-
-
-@dataclass(frozen=True)
-class Clip:
-    name: str
-    samples: np.ndarray
-    reference: str
-
-    @property
-    def seconds(self) -> float:
-        return len(self.samples) / SAMPLE_RATE
-
-
-def load(path: Path) -> np.ndarray:
-    from bundle import audio
-
-    return audio.decode(path.read_bytes(), SAMPLE_RATE, 30.0, path.name).samples
-
-
-def _transcripts(path: Path) -> dict[str, str]:
-    """pocketsphinx's ``<s> words </s> (id)`` lines → {id: words}."""
-    out = {}
-    for line in path.read_text().splitlines():
-        match = re.match(r"\s*(?:<s>)?(.*?)(?:</s>)?\s*\(([^)]+)\)\s*$", line)
-        if match:
-            out[match.group(2)] = " ".join(match.group(1).split())
-    return out
-
-
-def read_speech() -> list[Clip]:
-    clips = []
-    for folder, transcript in (("librivox", "transcription"), ("cards", "cards.transcription")):
-        for clip_id, text in sorted(_transcripts(POCKETSPHINX / folder / transcript).items()):
-            clips.append(Clip(f"{folder}/{clip_id}", load(POCKETSPHINX / folder / f"{clip_id}.wav"), text))
-    return clips
-
-
-def espeak(text: str, voice: str, folder: Path, name: str, words_per_minute: int | None = None) -> np.ndarray:
-    path = folder / f"{name}.wav"
-    speed = ["-s", str(words_per_minute)] if words_per_minute else []
-    subprocess.run(["espeak-ng", "-v", voice, *speed, "-w", str(path), text], check=True, capture_output=True)
-    return load(path)
-
-
-def movie_sentences(n: int = ESPEAK_SENTENCES) -> list[str]:
-    """The first ``n`` movie-snippet test sentences of 6-16 words that a speaker could read as written."""
-    from train import dataset
-
-    test = dataset.split(dataset.load_domain(dataset.TRAIN_DOMAIN), seed=42).test
-    chosen = []
-    for example in test:
-        text = " ".join(example.text.split())
-        if 6 <= len(text.split()) <= 16 and not re.search(r"[\d()\[\]#*/]|\.\.\.|''|--", text):
-            chosen.append(text)
-        if len(chosen) == n:
-            break
-    return chosen
-
-
-def synthesised(folder: Path) -> list[Clip]:
-    return [Clip(f"movie/{i}", espeak(s, "en", folder, f"movie{i}"), s) for i, s in enumerate(movie_sentences())]
-
-
-def digit_clips() -> list[Clip]:
-    digits = {d: load(ASTERISK_DIGITS / f"{d}.wav") for d in "0123456789"}
-    clips = [Clip(f"digit/{d}", s, d) for d, s in digits.items()]
-    pause = np.zeros(int(DIGIT_PAUSE_S * SAMPLE_RATE), np.float32)
-    for string in DIGIT_STRINGS:
-        parts = [p for d in string for p in (digits[d], pause)]
-        clips.append(Clip(f"digits/{string}", np.concatenate(parts[:-1]), string))
-    return clips
 
 
 def run(
