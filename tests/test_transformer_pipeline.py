@@ -156,6 +156,30 @@ def test_same_seed_gives_the_same_model(fitted: TransformerPipeline) -> None:
     assert np.abs(other_seed.predict_proba(TEXTS) - fitted.predict_proba(TEXTS)).max() > 1e-6
 
 
+def test_bf16_fine_tuning_is_mixed_precision_and_recorded(fitted: TransformerPipeline) -> None:
+    """bf16 runs the forward pass under autocast but keeps float32 weights; what ran is in the metadata.
+    (Where bf16 is not native it is emulated: slower, still correct, so this runs on every CPU.)"""
+    bf16 = tiny_pipeline(train_precision="bf16")
+    assert bf16.fit_info["train_precision"] == "bf16" and fitted.fit_info["train_precision"] == "fp32"
+    assert all(p.dtype == torch.float32 for p in [*bf16.encoder.model.parameters(), *bf16.head.parameters()])
+    assert bf16.params()["finetune"]["precision_asked"] == "bf16"
+    # a different precision is a different (equally trained) model, not the fp32 one
+    assert np.abs(bf16.predict_proba(TEXTS) - fitted.predict_proba(TEXTS)).max() > 1e-6
+    assert np.mean((bf16.predict_proba(TEXTS)[:, 1] >= 0.5) == (fitted.predict_proba(TEXTS)[:, 1] >= 0.5)) >= 0.9
+    # and, like fp32, the same seed on the same precision gives the same model
+    np.testing.assert_allclose(tiny_pipeline(train_precision="bf16").predict_proba(TEXTS), bf16.predict_proba(TEXTS))
+
+
+def test_auto_precision_is_bf16_only_where_it_is_native() -> None:
+    from tasks.embedding.runtimes import native_bf16
+    from tasks.sentiment.pipelines.finetune import resolve_precision
+
+    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="train_precision must be one of auto, fp32, bf16, not 'fp16'"):
+        resolve_precision("fp16", "cpu")
+
+
 def test_frozen_mode_head_equals_the_logistic_regression(encoder: SentenceEncoder) -> None:
     from sklearn.linear_model import LogisticRegression
 

@@ -1,8 +1,14 @@
 """Fine-tuning a sentence encoder and its head together: the training loop of the transformer pipeline.
 
-Deterministic (seeded, deterministic kernels, default AdamW) so that the same data and seed give the
-same weights and metrics; batches of similar length so that 2 CPU cores spend little on padding; a log
-line every 50 steps with the loss and the time left.
+Deterministic (seeded, deterministic kernels, default AdamW) so that the same data, seed and precision
+give the same weights and metrics; batches of similar length so that 2 CPU cores spend little on padding;
+a log line every 50 steps with the loss and the time left.
+
+Precision: ``fp32``, or ``bf16`` mixed precision (the forward pass under bfloat16 autocast; weights,
+gradients and AdamW's state stay float32, so no loss scaling is needed). ``auto`` picks bf16 only where
+the hardware computes it natively (Intel AMX or AVX-512-bf16, a bf16-capable GPU): elsewhere bf16 is
+emulated and slower than fp32. The precision a model was trained in is recorded in its metadata; the
+same seed on another precision gives another (equally valid) model, not the same numbers.
 """
 
 from __future__ import annotations
@@ -36,6 +42,21 @@ class FinetuneSettings:
     group_by_length: bool
     max_steps: int | None  # overrides epochs when given (tests run a few steps)
     seed: int
+    train_precision: str  # "fp32", "bf16" or "auto" (see the module's docstring)
+
+
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    """The precision ``requested`` means on ``device``: ``auto`` is bf16 where bf16 is native, else fp32."""
+    from tasks.embedding.runtimes import native_bf16
+
+    if requested not in TRAIN_PRECISIONS:
+        raise ValueError(f"train_precision must be one of {', '.join(TRAIN_PRECISIONS)}, not {requested!r}")
+    if requested == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return requested
 
 
 def seed_everything(seed: int) -> None:
@@ -68,12 +89,21 @@ def finetune(
 ) -> dict[str, Any]:
     """AdamW on encoder and head together, linear warm-up then linear decay, cross-entropy loss.
 
-    Trains ``encoder.model`` and ``head`` in place and returns the steps taken and the seconds spent.
+    Trains ``encoder.model`` and ``head`` in place and returns the steps taken, the seconds spent and
+    the precision used.
     """
+    from contextlib import nullcontext
+
     import torch
 
     s = settings
     model = encoder.model
+    precision = resolve_precision(s.train_precision, str(encoder.device))
+    device_type = encoder.device.type
+
+    def autocast() -> Any:
+        return torch.autocast(device_type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
     steps_per_epoch = -(-len(texts) // s.batch_size)
     total = steps_per_epoch * s.epochs if s.max_steps is None else s.max_steps
     warmup_steps = int(s.warmup * total)
@@ -108,7 +138,9 @@ def finetune(
                 if step >= total:
                     break
                 batch = encoder.tokenize([texts[i] for i in idx.tolist()])
-                loss = torch.nn.functional.cross_entropy(head(encoder.forward(batch)), labels[idx].to(encoder.device))
+                with autocast():
+                    logits = head(encoder.forward(batch))
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels[idx].to(encoder.device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_([*model.parameters(), *head.parameters()], 1.0)
@@ -130,7 +162,11 @@ def finetune(
     finally:
         model.eval()
         head.eval()
-    return {"finetune_steps": step, "finetune_seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "finetune_steps": step,
+        "finetune_seconds": round(time.perf_counter() - started, 2),
+        "train_precision": precision,
+    }
 
 
 def epoch_batches(

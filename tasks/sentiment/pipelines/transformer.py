@@ -80,15 +80,17 @@ class TransformerPipeline(SentimentPipeline):
         device: str | None = None,
         encoder_tag: str | None = None,
         runtime: str = "fp32",
+        train_precision: str = "fp32",
     ) -> None:
         """
-        ``encoder_path`` is a folder of ``save_pretrained`` files (default: the packaged MiniLM);
-        ``encoder_tag`` is recorded in ``params()`` when the folder came from the Bento store; ``runtime``
-        is how inference runs the encoder (tasks/embedding/runtimes.py; training is always PyTorch fp32).
-        ``C`` is the inverse regularisation of the logistic regression used by ``mode="frozen"`` and
-        by ``head_init="probe"``; ``lr``/``head_lr`` are AdamW learning rates of encoder and head
-        (the head starts far from its optimum and needs larger steps). ``max_steps``, when given, is the
-        number of optimiser steps and overrides ``epochs`` (tests use a few); ``None`` runs ``epochs`` epochs.
+                ``encoder_path`` is a folder of ``save_pretrained`` files (default: the packaged MiniLM);
+                ``encoder_tag`` is recorded in ``params()`` when the folder came from the Bento store; ``runtime``
+                is how inference runs the encoder (tasks/embedding/runtimes.py); ``train_precision`` is how fine-tuning
+        runs (``fp32``, ``bf16`` or ``auto``: bf16 where the hardware has it; tasks/sentiment/pipelines/finetune.py).
+                ``C`` is the inverse regularisation of the logistic regression used by ``mode="frozen"`` and
+                by ``head_init="probe"``; ``lr``/``head_lr`` are AdamW learning rates of encoder and head
+                (the head starts far from its optimum and needs larger steps). ``max_steps``, when given, is the
+                number of optimiser steps and overrides ``epochs`` (tests use a few); ``None`` runs ``epochs`` epochs.
         """
         import torch
 
@@ -98,6 +100,7 @@ class TransformerPipeline(SentimentPipeline):
         self.lr, self.head_lr, self.weight_decay, self.warmup, self.C = lr, head_lr, weight_decay, warmup, C
         self.group_by_length = group_by_length
         self.max_steps, self.seed, self.encoder_tag = max_steps, seed, encoder_tag
+        self.train_precision = train_precision
         self.encoder = SentenceEncoder(encoder_path, device=device, max_tokens=max_tokens, runtime=runtime)
         torch.manual_seed(seed)  # the random head init below, when it is used, is reproducible
         self.head = torch.nn.Linear(self.encoder.dim, len(LABELS)).to(self.encoder.device).eval()
@@ -190,6 +193,7 @@ class TransformerPipeline(SentimentPipeline):
             "max_tokens": self.encoder.max_tokens,
             "max_steps": self.max_steps,
             "seed": self.seed,
+            "train_precision": self.train_precision,
         }
 
     def params(self) -> dict[str, Any]:
@@ -223,6 +227,7 @@ class TransformerPipeline(SentimentPipeline):
                 "group_by_length": self.group_by_length,
                 "schedule": "linear warm-up, linear decay",
                 "grad_clip_norm": 1.0,
+                "precision_asked": self.train_precision,  # what ran is fit.train_precision
             }
             if self.max_steps is not None:  # Bento metadata rejects None, so an unset cap is left out
                 params["finetune"]["max_steps"] = self.max_steps
