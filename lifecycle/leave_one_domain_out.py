@@ -17,7 +17,7 @@ from typing import Any
 from train import evaluation
 from train.common import DEFAULT_SEED
 from train.stack_recipe import EmbeddingCache, fit_recipe
-from train.stacked import STORE_NAME, domain_members_of_store, member
+from train.stacked import STORE_NAME, domain_members_of_store, member, movie_out_of_fold
 
 
 def leave_one_domain_out(seed: int, data_dir: Path | None) -> dict[str, Any]:
@@ -27,16 +27,29 @@ def leave_one_domain_out(seed: int, data_dir: Path | None) -> dict[str, Any]:
     stored = bentoml.models.get(f"{STORE_NAME}:latest")  # make it first: python -m train.stacked
     params: dict[str, Any] = dict(stored.info.metadata["params"])  # type: ignore[arg-type]
     C, skip_margin = float(params["C"]), float(params["skip_margin"])
+    cross_fitting: Any = stored.info.metadata.get("cross_fit") or {"folds": 0}
+    folds = int(cross_fitting["folds"])
     vader_tag, vader = member("vader")
     transformer_tag, transformer = member("transformer")
     domain_tags, domain_members = domain_members_of_store()
     embed = EmbeddingCache(transformer)
     splits = evaluation.domain_splits(seed, data_dir)
+    # the stack's own cross-fitted movie predictions (cached by train.stacked), used when movies are in
+    movie_oof = movie_out_of_fold(splits, transformer, domain_members, seed, folds)
     table: dict[str, Any] = {}
     for held_out in evaluation.DOMAINS:
         others = [d for d in evaluation.DOMAINS if d != held_out]
         pipeline, _ = fit_recipe(
-            splits, others, vader, transformer, embed, seed, domain_members, C=C, skip_margin=skip_margin
+            splits,
+            others,
+            vader,
+            transformer,
+            embed,
+            seed,
+            domain_members,
+            C=C,
+            skip_margin=skip_margin,
+            movie_oof=movie_oof,
         )
         test = splits[held_out].test
         labels = [e.label for e in test]

@@ -102,6 +102,53 @@ def test_stack_carries_the_movie_trained_members_it_was_fitted_with(tiny_models)
     assert stack.cheap_combiner.n_features_in_ == 7 * (1 + len(stack.domains)) + len(stack.domains)
 
 
+def test_cross_fitting_predicts_each_movie_training_text_from_members_that_did_not_learn_it(
+    tiny_models, tiny_data_dir, tmp_path
+):
+    """The movie training rows can teach the combiner only through fold copies of the movie-trained members;
+    the result is cached by what it depends on, and the recipe records that it learned from those rows."""
+    from train import dataset
+    from train.stack_crossfit import cross_fit, fold_transformers_like
+    from train.stacked import domain_members_of_store, member
+
+    _, transformer = member("transformer")
+    _, members = domain_members_of_store()
+    examples = dataset.split(dataset.load_domain("movies", tiny_data_dir), seed=42).train
+    oof = cross_fit(examples, fold_transformers_like(transformer), members, seed=42, folds=2, cache=tmp_path)
+    n = len(examples)
+    assert oof.transformer_p.shape == (n,) and oof.embeddings.shape == (n, 384)
+    assert oof.domain_member_p.shape == (n, 2) and sorted(set(oof.fold_of.tolist())) == [0, 1]
+    assert np.all((oof.transformer_p > 0) & (oof.transformer_p < 1))
+    # a text's prediction comes from a copy fitted on the other fold: the stored Naive Bayes, which
+    # learned every one of these texts, is more sure of their labels than its fold copies are
+    y = np.array([e.label == "positive" for e in examples])
+    stored_nb = members["naive_bayes"].predict_proba([e.text for e in examples])[:, 1]
+    assert np.mean(np.abs(stored_nb - y)) < np.mean(np.abs(oof.domain_member_p[:, 0] - y))
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    again = cross_fit(examples, fold_transformers_like(transformer), members, seed=42, folds=2, cache=tmp_path)
+    assert np.array_equal(again.transformer_p, oof.transformer_p) and again.seconds == oof.seconds
+    other = cross_fit(examples, fold_transformers_like(transformer), members, seed=43, folds=2, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2 and not np.array_equal(other.fold_of, oof.fold_of)
+    # the recipe takes them as rows of the combiner's fit, and says so
+    from train.stack_recipe import EmbeddingCache, fit_recipe
+
+    _, vader = member("vader")
+    splits = evaluation.domain_splits(42, tiny_data_dir)
+    fixed = {"C": 1.0, "skip_margin": 0.5}
+    with_rows, _ = fit_recipe(
+        splits, evaluation.DOMAINS, vader, transformer, EmbeddingCache(transformer), 42, members, **fixed, movie_oof=oof
+    )
+    without, _ = fit_recipe(
+        splits, evaluation.DOMAINS, vader, transformer, EmbeddingCache(transformer), 42, members, **fixed
+    )
+    assert (
+        with_rows.recipe["movie_training_rows"] == "cross-fitted"
+        and without.recipe["movie_training_rows"] == "left out"
+    )
+    movie_test = [e.text for e in splits["movies"].test]
+    assert not np.allclose(with_rows.predict_proba(movie_test), without.predict_proba(movie_test))
+
+
 def test_make_evaluate_writes_every_model_and_refuses_a_failed_claim(tiny_models, tiny_data_dir, tmp_path):
     from lifecycle import evaluate
 

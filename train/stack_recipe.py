@@ -3,7 +3,8 @@
 ``fit_recipe`` is what ``train/stacked.py`` saves and what ``lifecycle/leave_one_domain_out.py`` refits
 without one domain. The members' predictions it learns from come from text the members never fitted:
 the validation splits and the out-of-fold predictions on the tweets', Amazon and NYT training splits (the
-movie-trained members learned the movie training split, so those rows are left out). Choices are made
+movie-trained members learned the movie training split, so those rows are left out, unless cross-fitted
+predictions for them are given: ``train/stack_crossfit.py``). Choices are made
 by 5-fold cross-validation over those rows; the test splits are never read here:
 
 - the combiner's regularisation C, by mean accuracy over the domains (the ungated stack and the single
@@ -29,6 +30,7 @@ from tasks.sentiment.pipelines.tfidf_logreg import TfidfLogRegPipeline
 from tasks.sentiment.pipelines.transformer import TransformerPipeline
 from tasks.sentiment.pipelines.vader import VaderPipeline
 from train import dataset
+from train.stack_crossfit import OutOfFold
 
 C_CANDIDATES = (0.3, 1.0, 3.0, 10.0)
 MARGIN_CANDIDATES = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25)  # 0.5: every text goes through the transformer
@@ -103,9 +105,12 @@ def fit_recipe(
     domain_members: dict[str, SentimentPipeline],
     C: float | None = None,
     skip_margin: float | None = None,
+    movie_oof: OutOfFold | None = None,
 ) -> tuple[StackedPipeline, dict[str, dict[str, float]]]:
     """Fit the stack on ``domains`` (their training and validation splits); choose C and the margin by
-    cross-validation unless given. Returns the pipeline and what was tried (accuracy per domain)."""
+    cross-validation unless given. ``movie_oof``: cross-fitted predictions of the movie-trained members
+    on the movie training split (``train/stack_crossfit.py``), which let those rows teach the combiner
+    too. Returns the pipeline and what was tried (accuracy per domain)."""
     train, val = Rows.of(splits, domains, "train"), Rows.of(splits, domains, "validation")
     train_embeddings = embed(train.texts)
     tfidf = TfidfLogRegPipeline(C=TFIDF_C, seed=seed).fit(train.texts, [LABELS[i] for i in train.y])
@@ -113,8 +118,18 @@ def fit_recipe(
     head = LogisticRegression(C=HEAD_C, max_iter=3000).fit(train_embeddings, train.y)
 
     # Out-of-fold member predictions on the training rows: what the combiner learns from must be text
-    # the members did not fit.
+    # the members did not fit. The movie-trained members learned the movie snippets' training split, so
+    # their movie training rows count only when cross-fitted predictions for them are given.
     n = len(train.texts)
+    movie = np.flatnonzero(train.domain == dataset.TRAIN_DOMAIN)
+    outside = np.flatnonzero(train.domain != dataset.TRAIN_DOMAIN)
+    cross_fitted = movie_oof is not None and len(movie) > 0
+    # the embeddings a transformer that did not learn the text gives it (the fold transformer's, for movies)
+    unseen_embeddings = train_embeddings
+    if movie_oof is not None and cross_fitted:
+        at = movie_oof.rows_for([train.texts[i] for i in movie])
+        unseen_embeddings = train_embeddings.copy()
+        unseen_embeddings[movie] = movie_oof.embeddings[at]
     tfidf_oof, head_oof, gate_oof = np.zeros(n), np.zeros(n), np.zeros((n, len(gate.classes_)))
     for fit_idx, held_idx in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(train.texts, train.strata()):
         part, held = train.take(fit_idx), train.take(held_idx)
@@ -122,28 +137,34 @@ def fit_recipe(
         tfidf_oof[held_idx] = fold_tfidf.predict_proba(held.texts)[:, 1]
         gate_oof[held_idx] = make_gate(seed).fit(part.texts, part.domain).predict_proba(held.texts)
         fold_head = LogisticRegression(C=HEAD_C, max_iter=3000).fit(train_embeddings[fit_idx], part.y)
-        head_oof[held_idx] = fold_head.predict_proba(train_embeddings[held_idx])[:, 1]
-    # The transformer's encoder learned the movie snippets' training split, so only the other domains'
-    # training rows (and every validation row) can teach the combiner how far to trust it.
-    outside = np.flatnonzero(train.domain != dataset.TRAIN_DOMAIN)
+        head_oof[held_idx] = fold_head.predict_proba(unseen_embeddings[held_idx])[:, 1]
+    movie_head, domain_p = np.zeros(n), np.zeros((n, len(domain_members)))
+    if len(outside):
+        movie_head[outside] = transformer.head_proba(train_embeddings[outside])[:, 1]
+        for k, m in enumerate(domain_members.values()):
+            domain_p[outside, k] = m.predict_proba([train.texts[i] for i in outside])[:, 1]
+    if movie_oof is not None and cross_fitted:
+        movie_head[movie] = movie_oof.transformer_p[at]
+        domain_p[movie] = movie_oof.domain_member_p[at]
+    rows = np.arange(n) if cross_fitted else outside
     val_embeddings = embed(val.texts)
     meta = Rows(
-        [train.texts[i] for i in outside] + val.texts,
-        np.concatenate([train.y[outside], val.y]),
-        np.concatenate([train.domain[outside], val.domain]),
+        [train.texts[i] for i in rows] + val.texts,
+        np.concatenate([train.y[rows], val.y]),
+        np.concatenate([train.domain[rows], val.domain]),
     )
-    # the movie-trained members never saw a row of ``meta`` (other domains' training rows, validation rows)
     text_p = np.column_stack(
-        [np.concatenate([tfidf_oof[outside], tfidf.predict_proba(val.texts)[:, 1]])]
-        + [m.predict_proba(meta.texts)[:, 1] for m in domain_members.values()]
+        [np.concatenate([tfidf_oof[rows], tfidf.predict_proba(val.texts)[:, 1]])]
+        + [
+            np.concatenate([domain_p[rows, k], m.predict_proba(val.texts)[:, 1]])
+            for k, m in enumerate(domain_members.values())
+        ]
     )
-    gate_p = np.vstack([gate_oof[outside], gate.predict_proba(val.texts)])
+    gate_p = np.vstack([gate_oof[rows], gate.predict_proba(val.texts)])
     transformer_p = np.column_stack(
         [
-            np.concatenate(
-                [transformer.head_proba(train_embeddings[outside])[:, 1], transformer.head_proba(val_embeddings)[:, 1]]
-            ),
-            np.concatenate([head_oof[outside], head.predict_proba(val_embeddings)[:, 1]]),
+            np.concatenate([movie_head[rows], transformer.head_proba(val_embeddings)[:, 1]]),
+            np.concatenate([head_oof[rows], head.predict_proba(val_embeddings)[:, 1]]),
         ]
     )
     vader_scores = vader.scores(meta.texts)
@@ -206,6 +227,7 @@ def fit_recipe(
         "head_C": HEAD_C,
         "cascade_tolerance": CASCADE_TOLERANCE,
         "train_domains": list(domains),
+        "movie_training_rows": "cross-fitted" if cross_fitted else "left out",
     }
     pipeline = StackedPipeline(
         vader,
