@@ -1,9 +1,9 @@
 """The server configurations each benchmark suite measures, side by side in one run.
 
 - ``main``: the project at its default knobs (adaptive batching on, the runtime ``auto`` picks), the same
-  with batching off, the same on the fp32 runtime, and the peers, each serving the same fine-tuned
-  weights in PyTorch fp32 as its users would: plain FastAPI (the two configurations that suit a 2-core
-  machine), Ray Serve batched, and LitServe with its batching.
+  with batching off, the same on the fp32 runtime (and on bf16 where the CPU computes it), and the peers,
+  each serving the same fine-tuned weights in PyTorch fp32 as its users would: plain FastAPI (the two
+  configurations that suit a 2-core machine), Ray Serve batched, and LitServe with its batching.
 - ``composition``: where the entry → runner composition spends its cores: the runner served alone
   (no entry service, no second hop), and the project with one thing changed at a time (tokenizer
   threads, access log, prediction records, metrics), then all of them together.
@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from bench.servers import ServerSpec
+from tasks.embedding.runtimes import native_bf16
 
 # max_batch_size 1 in serving.yaml turns batching off: the runner then declares plain APIs (BentoML
 # refuses max_batch_size 1 on a batchable one), one request per model call.
@@ -20,6 +21,7 @@ BATCHING_OFF = {"runners": {"gpu": {"max_batch_size": 1}}, "limits": {"max_batch
 
 
 FP32_RUNTIME = {"models": {"transformer": {"runtime": "fp32"}}}
+BF16_RUNTIME = {"models": {"transformer": {"runtime": "bf16"}}}
 
 
 def main_suite(
@@ -38,6 +40,17 @@ def main_suite(
             "serving.yaml copy with models.transformer.runtime fp32 (PyTorch eager, what training produced)",
             serving_overrides=FP32_RUNTIME,
         ),
+    ]
+    if native_bf16("cpu"):  # elsewhere the runner refuses bf16 (emulated, slower than fp32)
+        specs.append(
+            ServerSpec(
+                "BentoML entry → runner, adaptive batching, bf16 runtime",
+                "bentoml",
+                "serving.yaml copy with models.transformer.runtime bf16 (PyTorch eager under bfloat16 autocast)",
+                serving_overrides=BF16_RUNTIME,
+            )
+        )
+    specs += [
         ServerSpec(
             "BentoML entry → runner, batching off",
             "bentoml",
