@@ -23,6 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ON = "BentoML entry → runner, adaptive batching (defaults)"
 OFF = "BentoML entry → runner, batching off"
 FP32 = "BentoML entry → runner, adaptive batching, fp32 runtime"
+BF16 = "BentoML entry → runner, adaptive batching, bf16 runtime"  # only where the CPU computes bf16
+
+
+def native_bf16() -> bool:
+    from tasks.embedding.runtimes import native_bf16 as here
+
+    return here("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +67,20 @@ def test_json_structure(quick_run: Path, tiny_models: dict[str, str]) -> None:
     assert set(inproc["breakdown"]) >= {"tokenize_ms", "forward_ms"}
     assert inproc["runtime"] == "fp32"
     # every runtime the tiny transformer was exported to, measured in its own process
-    assert set(result["inprocess_runtimes"]) == {"fp32", "onnx", "onnx_int8"}
+    assert set(result["inprocess_runtimes"]) == {"fp32", "onnx", "onnx_int8"} | ({"bf16"} if native_bf16() else set())
 
     assert result["skipped"] == []
     servers = {s["name"]: s for s in result["servers"]}
-    assert set(servers) == {ON, OFF, FP32}
+    assert set(servers) == {ON, OFF, FP32} | ({BF16} if native_bf16() else set())
     assert servers[FP32]["runtime"] == "fp32"
-    assert servers[ON]["runtime"] in ("fp32", "onnx", "onnx_int8")
+    assert servers[ON]["runtime"] in ("fp32", "bf16", "onnx", "onnx_int8")
+    if native_bf16():
+        assert servers[BF16]["runtime"] == "bf16"
     for server in servers.values():
         assert server["sockets_off_loopback"] == []
-        # the same model answers; int8 weights move the tiny model's probabilities a lot (its head has huge
-        # weights after 40 training sentences), so for int8 only fp32 and onnx are held to the reference
-        if server["runtime"] != "onnx_int8":
+        # the same model answers; int8 weights (and bf16's 8-bit mantissas) move the tiny model's probabilities
+        # a lot (its head has huge weights after 40 training sentences), so only fp32 and onnx are held to it
+        if server["runtime"] not in ("onnx_int8", "bf16"):
             assert server["probe_max_abs_diff_vs_inprocess"] < 1e-4
         (point,) = server["points"]
         assert point["concurrency"] == result["method"]["concurrency"][0]
