@@ -100,14 +100,14 @@ def cross_fit(
     cache: Path | None = None,
 ) -> OutOfFold:
     """Out-of-fold predictions of the movie-trained members on ``examples`` (the movie training split)."""
+    if folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, not {folds}")
     texts = [e.text for e in examples]
     y = np.array([LABELS.index(e.label) for e in examples])
     starting_point = make_transformer()
     recipe = {**starting_point.hyperparameters(), "encoder": starting_point.encoder_tag}
     key = cache_key(texts, y, seed, folds, recipe, {n: m.params() for n, m in domain_members.items()})
     cache = (cache or dataset.cache_dir() / "stack-crossfit") / f"{key}.npz"
-    if folds < 2:
-        raise ValueError(f"cross-fitting needs at least 2 folds, not {folds}")
     if cache.exists():
         saved = np.load(cache)
         logger.info("cross-fitted predictions from %s", cache)

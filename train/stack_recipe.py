@@ -123,10 +123,11 @@ def fit_recipe(
     n = len(train.texts)
     movie = np.flatnonzero(train.domain == dataset.TRAIN_DOMAIN)
     outside = np.flatnonzero(train.domain != dataset.TRAIN_DOMAIN)
-    cross_fitted = movie_oof is not None and len(movie) > 0
+    movie_oof = movie_oof if len(movie) else None  # without movie rows there is nothing to cross-fit
+    cross_fitted = movie_oof is not None
     # the embeddings a transformer that did not learn the text gives it (the fold transformer's, for movies)
     unseen_embeddings = train_embeddings
-    if movie_oof is not None and cross_fitted:
+    if movie_oof is not None:
         at = movie_oof.rows_for([train.texts[i] for i in movie])
         unseen_embeddings = train_embeddings.copy()
         unseen_embeddings[movie] = movie_oof.embeddings[at]
@@ -143,7 +144,7 @@ def fit_recipe(
         movie_head[outside] = transformer.head_proba(train_embeddings[outside])[:, 1]
         for k, m in enumerate(domain_members.values()):
             domain_p[outside, k] = m.predict_proba([train.texts[i] for i in outside])[:, 1]
-    if movie_oof is not None and cross_fitted:
+    if movie_oof is not None:
         movie_head[movie] = movie_oof.transformer_p[at]
         domain_p[movie] = movie_oof.domain_member_p[at]
     rows = np.arange(n) if cross_fitted else outside
